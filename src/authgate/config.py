@@ -1,0 +1,214 @@
+"""Settings, read once from the environment and `.env` into a frozen object.
+
+The JWT secrets keep the names of the original design (`JWT_ACCESS_SECRET`,
+`JWT_REFRESH_SECRET`); everything else is prefixed `AUTHGATE_`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from authgate.errors import ConfigurationError, WeakSecretError
+from authgate.keys.secrets import check_secret, generate_secret
+
+__all__ = ["DevelopmentSecretsWarning", "Settings", "load_settings", "parse_duration"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds from an int or a string such as ``900``, ``15m``, ``7d``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError("expected seconds or a duration such as 15m, 12h, 7d")
+    return int(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration), Field(ge=1)]
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+FingerprintInput = Literal["user-agent", "ip", "accept-language"]
+
+DEFAULT_ROLE_PERMISSIONS = {"user": ["use_agent"], "admin": ["use_agent", "manage_agent"]}
+
+
+class DevelopmentSecretsWarning(UserWarning):
+    """No secrets were configured, so development secrets were generated."""
+
+
+class Settings(BaseSettings):
+    """Every setting, with its secure default. See the configuration table in README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTHGATE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    state_dir: Path = Path(".authgate")
+    database_url: str | None = None
+
+    jwt_access_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("JWT_ACCESS_SECRET", "jwt_access_secret")
+    )
+    jwt_refresh_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("JWT_REFRESH_SECRET", "jwt_refresh_secret")
+    )
+    jwt_issuer: str = "ai-agent-system"
+    jwt_audience: str = "ai-agent-users"
+    access_token_ttl: Duration = 15 * 60
+    refresh_token_ttl: Duration = 7 * 86400
+    session_absolute_ttl: Duration = 30 * 86400
+    clock_leeway: Annotated[int, Field(ge=0, le=120)] = 10
+    # A rotated refresh token presented again within this window is refused without
+    # revoking the session: it is the loser of a concurrent refresh, not a replay.
+    refresh_reuse_grace: Annotated[int, Field(ge=0, le=60)] = 2
+
+    registration_enabled: bool = True
+    default_roles: CommaList = Field(default_factory=lambda: ["user"])
+    role_permissions: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_ROLE_PERMISSIONS.items()}
+    )
+    password_min_length: Annotated[int, Field(ge=8, le=64)] = 8
+    password_max_length: Annotated[int, Field(ge=64, le=4096)] = 128
+    argon2_time_cost: Annotated[int, Field(ge=1)] = 2
+    argon2_memory_kib: Annotated[int, Field(ge=1024)] = 19456
+    argon2_parallelism: Annotated[int, Field(ge=1)] = 1
+
+    device_fingerprint_inputs: CommaList = Field(
+        default_factory=lambda: ["user-agent", "ip", "accept-language"]
+    )
+    device_check_on_access: bool = False
+
+    cookie_secure: bool | None = None
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    max_token_bytes: Annotated[int, Field(ge=512)] = 8 * 1024
+    cleanup_interval: Duration = 300
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        allowed = {"user-agent", "ip", "accept-language"}
+        unknown = set(self.device_fingerprint_inputs) - allowed
+        if unknown:
+            raise ValueError(f"unknown device fingerprint inputs: {sorted(unknown)}")
+        if self.refresh_token_ttl <= self.access_token_ttl:
+            raise ValueError("refresh_token_ttl must be longer than access_token_ttl")
+        unknown_roles = set(self.default_roles) - set(self.role_permissions)
+        if unknown_roles:
+            raise ValueError(f"default roles without permissions: {sorted(unknown_roles)}")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.env != "development"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'authgate.db'}"
+
+    def permissions_for(self, roles: list[str]) -> list[str]:
+        perms = {perm for role in roles for perm in self.role_permissions.get(role, ())}
+        return sorted(perms)
+
+    def access_secret(self) -> str:
+        return _require_secret(self.jwt_access_secret, "JWT_ACCESS_SECRET")
+
+    def refresh_secret(self) -> str:
+        return _require_secret(self.jwt_refresh_secret, "JWT_REFRESH_SECRET")
+
+
+def _require_secret(value: SecretStr | None, name: str) -> str:
+    if value is None:
+        raise ConfigurationError(f"{name} is not set")
+    return value.get_secret_value()
+
+
+SECRETS_FILE = "secrets.env"
+
+
+def load_settings(*, check_secrets: bool = True, **overrides: Any) -> Settings:
+    """Settings from the environment, with secrets checked (and generated in development)."""
+    settings = Settings(**overrides)
+    if settings.jwt_access_secret is None and settings.jwt_refresh_secret is None:
+        settings = _with_development_secrets(settings)
+    if check_secrets:
+        validate_secrets(settings)
+    return settings
+
+
+def validate_secrets(settings: Settings) -> None:
+    """Refuse missing, weak or equal secrets, naming the variable and never the value."""
+    access = settings.access_secret()
+    refresh = settings.refresh_secret()
+    for name, value in (("JWT_ACCESS_SECRET", access), ("JWT_REFRESH_SECRET", refresh)):
+        report = check_secret(value)
+        if not report.ok:
+            raise WeakSecretError(name, "; ".join(report.problems))
+    if access == refresh:
+        raise WeakSecretError("JWT_REFRESH_SECRET", "must differ from JWT_ACCESS_SECRET")
+
+
+def _with_development_secrets(settings: Settings) -> Settings:
+    if settings.is_production:
+        raise ConfigurationError(
+            "JWT_ACCESS_SECRET and JWT_REFRESH_SECRET must be set in production "
+            "(generate them with `authgate secrets generate`)"
+        )
+    path = settings.state_dir / SECRETS_FILE
+    values = _read_env_file(path) if path.exists() else _write_generated_secrets(path)
+    warnings.warn(
+        f"No JWT secrets configured: using development secrets from {path}. "
+        "Set JWT_ACCESS_SECRET and JWT_REFRESH_SECRET before production.",
+        DevelopmentSecretsWarning,
+        stacklevel=2,
+    )
+    return settings.model_copy(
+        update={
+            "jwt_access_secret": SecretStr(values["JWT_ACCESS_SECRET"]),
+            "jwt_refresh_secret": SecretStr(values["JWT_REFRESH_SECRET"]),
+        }
+    )
+
+
+def _write_generated_secrets(path: Path) -> dict[str, str]:
+    values = {"JWT_ACCESS_SECRET": generate_secret(), "JWT_REFRESH_SECRET": generate_secret()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL + 0600: never widen permissions of, or race with, an existing file.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("".join(f"{key}={value}\n" for key, value in values.items()))
+    return values
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    values = {key.strip(): value.strip() for key, value in pairs}
+    missing = {"JWT_ACCESS_SECRET", "JWT_REFRESH_SECRET"} - values.keys()
+    if missing:
+        raise ConfigurationError(f"{path} lacks {', '.join(sorted(missing))}")
+    return values

@@ -1,0 +1,207 @@
+"""The error tree. Every error is data: a stable ``error`` title, a ``message``
+for people, and the HTTP ``status_code`` the HTTP layer answers with. Errors never
+carry token, secret or password values.
+
+    AuthgateError
+    ├── ConfigurationError
+    │   └── WeakSecretError                 (.variable)
+    ├── AuthenticationError                 401
+    │   ├── TokenMissingError
+    │   ├── InvalidTokenError
+    │   │   ├── ExpiredTokenError
+    │   │   ├── MalformedTokenError
+    │   │   ├── InvalidSignatureError
+    │   │   ├── InvalidClaimError           (.claim)
+    │   │   ├── WrongTokenTypeError
+    │   │   ├── RevokedTokenError
+    │   │   └── DeviceMismatchError
+    │   ├── RefreshTokenError
+    │   │   ├── RefreshTokenReuseError
+    │   │   └── RefreshDeviceMismatchError
+    │   └── InvalidCredentialsError
+    ├── PermissionDeniedError               403 (.missing)
+    ├── InvalidRequestError                 400
+    │   ├── PasswordPolicyError             422
+    │   └── TokenInUrlError
+    ├── RegistrationError
+    │   ├── RegistrationClosedError         403
+    │   └── EmailTakenError                 409
+    └── NotFoundError                       404
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "AuthenticationError",
+    "AuthgateError",
+    "ConfigurationError",
+    "DeviceMismatchError",
+    "EmailTakenError",
+    "ExpiredTokenError",
+    "InvalidClaimError",
+    "InvalidCredentialsError",
+    "InvalidRequestError",
+    "InvalidSignatureError",
+    "InvalidTokenError",
+    "MalformedTokenError",
+    "NotFoundError",
+    "PasswordPolicyError",
+    "PermissionDeniedError",
+    "RefreshDeviceMismatchError",
+    "RefreshTokenError",
+    "RefreshTokenReuseError",
+    "RegistrationClosedError",
+    "RegistrationError",
+    "RevokedTokenError",
+    "TokenInUrlError",
+    "TokenMissingError",
+    "WeakSecretError",
+    "WrongTokenTypeError",
+]
+
+
+class AuthgateError(Exception):
+    """Root of every error authgate raises on purpose."""
+
+    error: str = "Error"
+    message: str = "The request could not be processed"
+    status_code: int = 400
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class ConfigurationError(AuthgateError):
+    error = "Configuration error"
+    status_code = 500
+
+
+class WeakSecretError(ConfigurationError):
+    """A configured secret fails the strength rules; names the variable, never the value."""
+
+    def __init__(self, variable: str, reason: str) -> None:
+        self.variable = variable
+        self.reason = reason
+        super().__init__(f"{variable} is not acceptable: {reason}")
+
+
+class AuthenticationError(AuthgateError):
+    error = "Authentication failed"
+    message = "Invalid or expired token"
+    status_code = 401
+    # RFC 6750 s3.1 error code for the WWW-Authenticate header; None omits it.
+    bearer_error: str | None = "invalid_token"
+
+
+class TokenMissingError(AuthenticationError):
+    error = "Authentication required"
+    message = "Provide Bearer token in Authorization header"
+    bearer_error = None
+
+
+class InvalidTokenError(AuthenticationError):
+    """Any reason a presented token is not accepted."""
+
+    reason = "invalid"
+
+
+class ExpiredTokenError(InvalidTokenError):
+    error = "Token expired"
+    message = "Please refresh your token or login again"
+    reason = "expired"
+
+
+class MalformedTokenError(InvalidTokenError):
+    reason = "malformed"
+
+
+class InvalidSignatureError(InvalidTokenError):
+    reason = "signature"
+
+
+class InvalidClaimError(InvalidTokenError):
+    reason = "claim"
+
+    def __init__(self, claim: str) -> None:
+        self.claim = claim
+        super().__init__()
+
+
+class WrongTokenTypeError(InvalidTokenError):
+    reason = "token_type"
+
+
+class RevokedTokenError(InvalidTokenError):
+    reason = "revoked"
+
+
+class DeviceMismatchError(InvalidTokenError):
+    reason = "device_mismatch"
+
+
+class RefreshTokenError(AuthenticationError):
+    error = "Invalid refresh token"
+    message = "The refresh token is invalid, expired or revoked; please login again"
+
+
+class RefreshTokenReuseError(RefreshTokenError):
+    """An already rotated refresh token came back: the session is revoked (RFC 9700 s4.14)."""
+
+
+class RefreshDeviceMismatchError(RefreshTokenError):
+    message = "The refresh token was presented from a different device; please login again"
+
+
+class InvalidCredentialsError(AuthenticationError):
+    error = "Invalid credentials"
+    message = "Invalid email or password"
+    bearer_error = None
+
+
+class PermissionDeniedError(AuthgateError):
+    error = "Insufficient permissions"
+    status_code = 403
+
+    def __init__(self, missing: Iterable[str]) -> None:
+        self.missing = tuple(sorted(missing))
+        super().__init__(f"This action requires: {', '.join(self.missing)}")
+
+
+class InvalidRequestError(AuthgateError):
+    error = "Invalid request"
+    status_code = 400
+
+
+class PasswordPolicyError(InvalidRequestError):
+    error = "Weak password"
+    status_code = 422
+
+
+class TokenInUrlError(InvalidRequestError):
+    """RFC 6750 s5.3: tokens in URLs leak through logs and referrers; refuse them."""
+
+    message = "Tokens must not be sent in the URL; use the Authorization header"
+
+
+class RegistrationError(AuthgateError):
+    error = "Registration failed"
+
+
+class RegistrationClosedError(RegistrationError):
+    message = "Registration is disabled"
+    status_code = 403
+
+
+class EmailTakenError(RegistrationError):
+    message = "An account with this email already exists"
+    status_code = 409
+
+
+class NotFoundError(AuthgateError):
+    error = "Not found"
+    message = "The resource does not exist"
+    status_code = 404

@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, dependencies, middleware and error mapping."""

@@ -1,0 +1,52 @@
+"""The application factory: ``create_app(settings)`` returns the authgate ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from authgate.clock import Clock, system_clock
+from authgate.config import Settings, load_settings
+from authgate.http.errors import install_error_handlers
+from authgate.http.limits import BodySizeLimitMiddleware
+from authgate.http.routes import agent, auth, health
+from authgate.runtime import Runtime
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    settings = settings or load_settings()
+    runtime = Runtime(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        # A plain task rather than a task group: the server may end the lifespan
+        # from another task than the one that started it.
+        cleanup = asyncio.create_task(runtime.cleanup_forever())
+        try:
+            yield
+        finally:
+            cleanup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cleanup
+            await runtime.close()
+
+    app = FastAPI(
+        title="authgate",
+        summary="Authentication for AI-agent APIs",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.authgate = runtime
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(auth.router)
+    app.include_router(agent.router)
+    app.include_router(health.router)
+    return app

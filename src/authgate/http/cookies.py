@@ -1,0 +1,31 @@
+"""Auth cookies for browser clients: HttpOnly, SameSite=Lax, Secure outside development."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from authgate.http.credentials import access_cookie_name, refresh_cookie_name
+from authgate.sessions.service import TokenPair
+
+__all__ = ["clear_auth_cookies", "set_auth_cookies"]
+
+
+def set_auth_cookies(response: Response, pair: TokenPair, *, secure: bool) -> None:
+    for name, token in (
+        (access_cookie_name(secure), pair.access),
+        (refresh_cookie_name(secure), pair.refresh),
+    ):
+        response.set_cookie(
+            name,
+            token.token,
+            max_age=token.expires_at - token.issued_at,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+
+def clear_auth_cookies(response: Response, *, secure: bool) -> None:
+    for name in (access_cookie_name(secure), refresh_cookie_name(secure)):
+        response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")

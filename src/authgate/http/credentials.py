@@ -1,0 +1,52 @@
+"""Where a request's access token comes from, and who the device is.
+
+RFC 6750 s2.1 Bearer header first, then the access-token cookie for browsers. A token
+in the URL query is refused outright (RFC 6750 s5.3: URLs end up in logs).
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
+
+from authgate.devices import DeviceInfo
+from authgate.errors import MalformedTokenError, TokenInUrlError
+
+__all__ = ["access_cookie_name", "device_info", "extract_token", "refresh_cookie_name"]
+
+
+def access_cookie_name(secure: bool) -> str:
+    # The __Host- prefix pins the cookie to this host, path / and HTTPS (RFC 6265bis s4.1.3.2).
+    return "__Host-access_token" if secure else "access_token"
+
+
+def refresh_cookie_name(secure: bool) -> str:
+    return "__Host-refresh_token" if secure else "refresh_token"
+
+
+def extract_token(conn: HTTPConnection, *, cookie_name: str) -> str | None:
+    if "access_token" in conn.query_params:
+        raise TokenInUrlError()
+    header = conn.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            token = value.strip()
+            if not token:
+                raise MalformedTokenError()
+            return token
+    return conn.cookies.get(cookie_name) or None
+
+
+def device_info(conn: HTTPConnection) -> DeviceInfo:
+    headers: Headers = conn.headers
+    return DeviceInfo(
+        user_agent=headers.get("user-agent", ""),
+        ip=client_ip(conn),
+        accept_language=headers.get("accept-language", ""),
+    )
+
+
+def client_ip(conn: HTTPConnection) -> str:
+    # The socket peer; trusted-proxy handling lives with the rate limiter.
+    return conn.client.host if conn.client else ""

@@ -1,0 +1,162 @@
+"""``/auth``: register, login, refresh, logout, sessions, me."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from authgate.errors import InvalidCredentialsError, RefreshTokenError
+from authgate.http.cookies import clear_auth_cookies, set_auth_cookies
+from authgate.http.credentials import device_info, refresh_cookie_name
+from authgate.http.dependencies import get_runtime, require
+from authgate.http.schemas import LoginRequest, RefreshRequest, RegisterRequest
+from authgate.principal import Principal
+from authgate.runtime import Runtime
+from authgate.sessions.service import TokenPair
+from authgate.storage.models import Session, User
+from authgate.users import normalise_email
+
+__all__ = ["iso", "json_only", "router", "user_json"]
+
+_JSON_TYPES = ("application/json",)
+
+
+async def json_only(request: Request) -> None:
+    """415 for a body that is not JSON, rather than a confusing validation error."""
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if not has_body:
+        return
+    mime = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if mime not in _JSON_TYPES and not mime.endswith("+json"):
+        raise HTTPException(415, "Send a JSON body with Content-Type: application/json")
+
+
+router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(json_only)])
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+Authenticated = Annotated[Principal, Depends(require())]
+
+# RFC 6749 s5.1: responses carrying tokens must not be cached.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def iso(timestamp: int | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def user_json(user: User, permissions: list[str]) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "roles": list(user.roles),
+        "permissions": permissions,
+        "createdAt": iso(user.created_at),
+    }
+
+
+def _token_response(
+    runtime: Runtime, pair: TokenPair, *, cookies: bool, extra: dict[str, Any] | None = None
+) -> JSONResponse:
+    response = JSONResponse({**pair.as_json(), **(extra or {})}, headers=NO_STORE)
+    if cookies:
+        set_auth_cookies(response, pair, secure=runtime.settings.secure_cookies)
+    return response
+
+
+@router.post("/register", status_code=201)
+async def register(body: RegisterRequest, runtime: RuntimeDep, request: Request) -> JSONResponse:
+    user = await runtime.users.register(body.email, body.password, body.name)
+    await runtime.audit.record("user.registered", user_id=user.id, device=device_info(request))
+    permissions = runtime.settings.permissions_for(list(user.roles))
+    return JSONResponse({"user": user_json(user, permissions)}, status_code=201)
+
+
+@router.post("/login")
+async def login(body: LoginRequest, runtime: RuntimeDep, request: Request) -> JSONResponse:
+    device = device_info(request)
+    try:
+        user = await runtime.users.authenticate(body.email, body.password)
+    except InvalidCredentialsError:
+        await runtime.audit.record(
+            "login.failure", device=device, email=normalise_email(body.email)
+        )
+        raise
+    pair = await runtime.auth.start_session(user, device)
+    permissions = runtime.settings.permissions_for(list(user.roles))
+    return _token_response(
+        runtime, pair, cookies=body.useCookies, extra={"user": user_json(user, permissions)}
+    )
+
+
+@router.post("/refresh")
+async def refresh(
+    runtime: RuntimeDep, request: Request, body: RefreshRequest | None = None
+) -> JSONResponse:
+    secure = runtime.settings.secure_cookies
+    from_cookie = request.cookies.get(refresh_cookie_name(secure))
+    token = (body.refreshToken if body else None) or from_cookie
+    if not token:
+        raise RefreshTokenError("Provide refreshToken in the body or the refresh cookie")
+    pair = await runtime.auth.refresh(token, device_info(request))
+    cookies = bool(body and body.useCookies) or from_cookie is not None
+    return _token_response(runtime, pair, cookies=cookies)
+
+
+@router.post("/logout")
+async def logout(principal: Authenticated, runtime: RuntimeDep, request: Request) -> JSONResponse:
+    await runtime.auth.logout(principal.session_id, principal.id, device_info(request))
+    response = JSONResponse({"success": True, "message": "Logged out"})
+    clear_auth_cookies(response, secure=runtime.settings.secure_cookies)
+    return response
+
+
+@router.post("/logout-all")
+async def logout_all(
+    principal: Authenticated, runtime: RuntimeDep, request: Request
+) -> JSONResponse:
+    count = await runtime.auth.logout_all(principal.id, device_info(request))
+    response = JSONResponse({"success": True, "revokedSessions": count})
+    clear_auth_cookies(response, secure=runtime.settings.secure_cookies)
+    return response
+
+
+@router.get("/me")
+async def me(principal: Authenticated, runtime: RuntimeDep) -> dict[str, Any]:
+    user = await runtime.store.user_by_id(principal.id)
+    if user is None:
+        raise InvalidCredentialsError()
+    return {**user_json(user, sorted(principal.permissions)), "sessionId": principal.session_id}
+
+
+def _session_json(session: Session, current_id: str) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "createdAt": iso(session.created_at),
+        "lastUsedAt": iso(session.last_used_at),
+        "expiresAt": iso(session.expires_at),
+        "userAgent": session.user_agent,
+        "ip": session.ip,
+        "current": session.id == current_id,
+    }
+
+
+@router.get("/sessions")
+async def sessions(principal: Authenticated, runtime: RuntimeDep) -> dict[str, Any]:
+    rows = await runtime.auth.active_sessions(principal.id)
+    return {"sessions": [_session_json(row, principal.session_id) for row in rows]}
+
+
+@router.delete("/sessions/{session_id}")
+async def revoke_session(
+    session_id: str, principal: Authenticated, runtime: RuntimeDep, request: Request
+) -> dict[str, Any]:
+    await runtime.auth.revoke_session(principal.id, session_id, device_info(request))
+    return {"success": True, "sessionId": session_id}

@@ -1,0 +1,101 @@
+"""The assembled components of one authgate instance, built once from Settings."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from authgate.audit import AuditTrail
+from authgate.authenticator import Authenticator
+from authgate.clock import Clock, system_clock
+from authgate.config import Settings
+from authgate.passwords import PasswordHasher
+from authgate.sessions.revocation import RevocationList
+from authgate.sessions.service import AuthService
+from authgate.storage.database import create_engine, create_schema
+from authgate.storage.store import SqlStore
+from authgate.tokens.issuer import TokenIssuer
+from authgate.tokens.verifier import TokenVerifier
+from authgate.users import UserService
+
+__all__ = ["Runtime"]
+
+logger = logging.getLogger("authgate")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = SqlStore(create_engine(settings.resolved_database_url))
+        self.revocations = RevocationList()
+        secrets = {
+            "access_secret": settings.access_secret(),
+            "refresh_secret": settings.refresh_secret(),
+        }
+        self.issuer = TokenIssuer(
+            **secrets,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl=settings.access_token_ttl,
+            refresh_ttl=settings.refresh_token_ttl,
+            clock=clock,
+        )
+        self.verifier = TokenVerifier(
+            **secrets,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway=settings.clock_leeway,
+            max_token_bytes=settings.max_token_bytes,
+            clock=clock,
+        )
+        self.authenticator = Authenticator(
+            verifier=self.verifier,
+            revocations=self.revocations,
+            device_check=settings.device_check_on_access,
+            fingerprint_inputs=settings.device_fingerprint_inputs,
+        )
+        self.audit = AuditTrail(self.store, clock=clock)
+        self.hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        self.users = UserService(
+            store=self.store,
+            hasher=self.hasher,
+            default_roles=settings.default_roles,
+            registration_enabled=settings.registration_enabled,
+            password_min_length=settings.password_min_length,
+            password_max_length=settings.password_max_length,
+            clock=clock,
+        )
+        self.auth = AuthService(
+            settings=settings,
+            store=self.store,
+            issuer=self.issuer,
+            verifier=self.verifier,
+            revocations=self.revocations,
+            audit=self.audit,
+            clock=clock,
+        )
+
+    async def start(self) -> None:
+        await create_schema(self.store.engine)
+        restored = await self.auth.load_revocations()
+        logger.info("authgate started; %d recent revocations restored", restored)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def cleanup_forever(self) -> None:
+        """Purge expired sessions, refresh tokens and revocation entries periodically."""
+        while True:
+            await anyio.sleep(self.settings.cleanup_interval)
+            try:
+                removed = await self.auth.cleanup()
+            except Exception:  # a failed sweep must not stop the next one
+                logger.exception("cleanup failed")
+            else:
+                logger.debug("cleanup removed %d sessions", removed)

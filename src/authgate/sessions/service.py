@@ -1,0 +1,244 @@
+"""Sessions and their token pairs: issue, rotate, detect reuse, revoke, clean up.
+
+Refresh rotation follows RFC 9700 s4.14.2: every use returns a new refresh token, and
+an already rotated token coming back revokes the whole session (its newest refresh
+token and every access token), since either the client or an attacker holds a copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from authgate.audit import AuditTrail
+from authgate.clock import Clock, system_clock
+from authgate.config import Settings
+from authgate.devices import DeviceInfo, fingerprint
+from authgate.errors import (
+    InvalidTokenError,
+    NotFoundError,
+    RefreshDeviceMismatchError,
+    RefreshTokenError,
+    RefreshTokenReuseError,
+)
+from authgate.sessions.revocation import RevocationList
+from authgate.storage.models import RefreshToken, Session, User
+from authgate.storage.store import SqlStore
+from authgate.tokens.claims import RefreshClaims
+from authgate.tokens.issuer import IssuedToken, TokenIssuer
+from authgate.tokens.verifier import TokenVerifier
+
+__all__ = ["AuthService", "TokenPair", "hash_token"]
+
+
+def hash_token(token: str) -> str:
+    # Refresh tokens carry 128+ bits of randomness, so a fast hash is enough at rest.
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access: IssuedToken
+    refresh: IssuedToken
+    session_id: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accessToken": self.access.token,
+            "refreshToken": self.refresh.token,
+            "sessionId": self.session_id,
+            "tokenType": "Bearer",
+            "expiresIn": self.access.expires_at - self.access.issued_at,
+        }
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: SqlStore,
+        issuer: TokenIssuer,
+        verifier: TokenVerifier,
+        revocations: RevocationList,
+        audit: AuditTrail,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._issuer = issuer
+        self._verifier = verifier
+        self._revocations = revocations
+        self._audit = audit
+        self._clock = clock
+        self._inputs = tuple(settings.device_fingerprint_inputs)
+        # An access token issued just before a revocation lives at most this long after it.
+        self._revocation_ttl = settings.access_token_ttl + settings.clock_leeway
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    async def start_session(self, user: User, device: DeviceInfo) -> TokenPair:
+        now = self._now()
+        device_fp = fingerprint(device, self._inputs)
+        session = Session(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            device_fingerprint=device_fp,
+            user_agent=device.user_agent[:512] or None,
+            ip=device.ip or None,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + self._settings.session_absolute_ttl,
+        )
+        refresh = self._issue_refresh(user.id, session)
+        await self._store.add_session(session, self._refresh_row(refresh, session.id))
+        await self._audit.record(
+            "login.success", user_id=user.id, session_id=session.id, device=device
+        )
+        return TokenPair(self._issue_access(user, session), refresh, session.id)
+
+    async def refresh(self, token: str, device: DeviceInfo) -> TokenPair:
+        claims = self._verify_refresh(token)
+        if not hmac.compare_digest(fingerprint(device, self._inputs), claims.device_fingerprint):
+            await self._audit.record(
+                "token.device_mismatch",
+                user_id=claims.sub,
+                session_id=claims.session_id,
+                device=device,
+            )
+            raise RefreshDeviceMismatchError()
+        session, user = await self._live_session(claims)
+        replacement = self._issue_refresh(user.id, session)
+        outcome = await self._store.rotate_refresh(
+            jti=claims.jti,
+            token_hash=hash_token(token),
+            replacement=self._refresh_row(replacement, session.id),
+            now=self._now(),
+        )
+        if outcome.status == "reused":
+            await self._on_reuse(claims, device, outcome.rotated_at)
+        if outcome.status != "rotated":
+            raise RefreshTokenError()
+        await self._audit.record(
+            "token.refresh", user_id=user.id, session_id=session.id, device=device
+        )
+        return TokenPair(self._issue_access(user, session), replacement, session.id)
+
+    async def logout(self, session_id: str, user_id: str, device: DeviceInfo | None) -> None:
+        await self._revoke([session_id], "logout", user_id, device)
+
+    async def logout_all(self, user_id: str, device: DeviceInfo | None) -> int:
+        session_ids = await self._store.user_session_ids(user_id)
+        return len(await self._revoke(session_ids, "logout_all", user_id, device))
+
+    async def revoke_session(self, user_id: str, session_id: str, device: DeviceInfo) -> None:
+        session = await self._store.session_by_id(session_id)
+        if session is None or session.user_id != user_id or session.revoked_at is not None:
+            raise NotFoundError("No such active session")
+        await self._revoke([session_id], "revoked_by_user", user_id, device)
+
+    async def active_sessions(self, user_id: str) -> Sequence[Session]:
+        return await self._store.active_sessions(user_id, self._now())
+
+    async def load_revocations(self) -> int:
+        """Rebuild the in-process revocation list after a restart."""
+        now = self._now()
+        recent = await self._store.revoked_since(now - self._revocation_ttl)
+        for session_id, revoked_at in recent:
+            self._revocations.revoke([session_id], revoked_at + self._revocation_ttl)
+        return len(recent)
+
+    async def cleanup(self) -> int:
+        now = self._now()
+        self._revocations.purge(now)
+        return await self._store.delete_expired(
+            now=now, revoked_before=now - self._settings.refresh_token_ttl
+        )
+
+    def _verify_refresh(self, token: str) -> RefreshClaims:
+        try:
+            return self._verifier.verify_refresh(token)
+        except InvalidTokenError as exc:
+            raise RefreshTokenError() from exc
+
+    async def _live_session(self, claims: RefreshClaims) -> tuple[Session, User]:
+        session = await self._store.session_by_id(claims.session_id)
+        user = await self._store.user_by_id(claims.sub)
+        if session is None or user is None or session.user_id != user.id:
+            raise RefreshTokenError()
+        if session.revoked_at is not None or session.expires_at <= self._now():
+            raise RefreshTokenError()
+        if not user.is_active:
+            raise RefreshTokenError()
+        return session, user
+
+    async def _on_reuse(
+        self, claims: RefreshClaims, device: DeviceInfo, rotated_at: int | None
+    ) -> NoReturn:
+        if (
+            rotated_at is not None
+            and self._now() - rotated_at <= self._settings.refresh_reuse_grace
+        ):
+            # The loser of a concurrent refresh: refuse it, keep the winner's session.
+            await self._audit.record(
+                "token.refresh_race",
+                user_id=claims.sub,
+                session_id=claims.session_id,
+                device=device,
+            )
+            raise RefreshTokenError()
+        await self._revoke([claims.session_id], "refresh_reuse", claims.sub, device)
+        await self._audit.record(
+            "token.reuse_detected", user_id=claims.sub, session_id=claims.session_id, device=device
+        )
+        raise RefreshTokenReuseError()
+
+    async def _revoke(
+        self, session_ids: Sequence[str], reason: str, user_id: str, device: DeviceInfo | None
+    ) -> list[str]:
+        now = self._now()
+        # Local view first: the revocation holds from the next request, even mid-write.
+        self._revocations.revoke(session_ids, now + self._revocation_ttl)
+        revoked = await self._store.revoke_sessions(session_ids, reason, now)
+        for session_id in revoked:
+            await self._audit.record(
+                "session.revoked",
+                user_id=user_id,
+                session_id=session_id,
+                device=device,
+                reason=reason,
+            )
+        return revoked
+
+    def _issue_access(self, user: User, session: Session) -> IssuedToken:
+        return self._issuer.issue_access(
+            user_id=user.id,
+            email=user.email,
+            roles=list(user.roles),
+            permissions=self._settings.permissions_for(list(user.roles)),
+            session_id=session.id,
+            device_fingerprint=session.device_fingerprint,
+        )
+
+    def _issue_refresh(self, user_id: str, session: Session) -> IssuedToken:
+        return self._issuer.issue_refresh(
+            user_id=user_id,
+            session_id=session.id,
+            device_fingerprint=session.device_fingerprint,
+            not_after=session.expires_at,
+        )
+
+    def _refresh_row(self, token: IssuedToken, session_id: str) -> RefreshToken:
+        return RefreshToken(
+            jti=token.jti,
+            token_hash=hash_token(token.token),
+            session_id=session_id,
+            status="active",
+            issued_at=token.issued_at,
+            expires_at=token.expires_at,
+        )

@@ -1,0 +1,1 @@
+"""Durable state: users, sessions, refresh tokens and the audit trail."""

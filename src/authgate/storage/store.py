@@ -1,0 +1,197 @@
+"""The SQL store: every query authgate runs against the durable database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from authgate.errors import EmailTakenError
+from authgate.storage.database import session_factory
+from authgate.storage.models import AuditEvent, RefreshToken, Session, User
+
+__all__ = ["RotationOutcome", "SqlStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class RotationOutcome:
+    """What happened to a presented refresh token when we tried to rotate it."""
+
+    status: Literal["rotated", "unknown", "reused", "revoked"]
+    session_id: str | None = None
+    rotated_at: int | None = None
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # Users
+
+    async def add_user(self, user: User) -> User:
+        async with self._sessions() as db:
+            db.add(user)
+            try:
+                await db.commit()
+            except IntegrityError as exc:
+                raise EmailTakenError() from exc
+        return user
+
+    async def user_by_email(self, email: str) -> User | None:
+        async with self._sessions() as db:
+            result = await db.execute(select(User).where(User.email == email))
+            return result.scalar_one_or_none()
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        async with self._sessions() as db:
+            return await db.get(User, user_id)
+
+    async def list_users(self, *, limit: int, offset: int) -> Sequence[User]:
+        async with self._sessions() as db:
+            query = select(User).order_by(User.created_at, User.id).limit(limit).offset(offset)
+            return (await db.execute(query)).scalars().all()
+
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, *, changed_at: int | None = None
+    ) -> None:
+        """Store a new hash; ``changed_at`` marks a real change, not a cost upgrade."""
+        values: dict[str, Any] = {"password_hash": password_hash}
+        if changed_at is not None:
+            values["password_changed_at"] = changed_at
+        async with self._sessions() as db:
+            await db.execute(update(User).where(User.id == user_id).values(**values))
+            await db.commit()
+
+    # Sessions and refresh tokens
+
+    async def add_session(self, session: Session, refresh: RefreshToken) -> None:
+        async with self._sessions() as db:
+            db.add(session)
+            await db.flush()
+            db.add(refresh)
+            await db.commit()
+
+    async def session_by_id(self, session_id: str) -> Session | None:
+        async with self._sessions() as db:
+            return await db.get(Session, session_id)
+
+    async def active_sessions(self, user_id: str, now: int) -> Sequence[Session]:
+        async with self._sessions() as db:
+            query = (
+                select(Session)
+                .where(Session.user_id == user_id, Session.revoked_at.is_(None))
+                .where(Session.expires_at > now)
+                .order_by(Session.last_used_at.desc())
+            )
+            return (await db.execute(query)).scalars().all()
+
+    async def rotate_refresh(
+        self, *, jti: str, token_hash: str, replacement: RefreshToken, now: int
+    ) -> RotationOutcome:
+        """Mark ``jti`` rotated and store its replacement, atomically.
+
+        The conditional UPDATE is the arbiter under concurrency: of several requests
+        presenting the same token, exactly one sees a row count of 1.
+        """
+        async with self._sessions() as db:
+            claimed = await db.execute(
+                update(RefreshToken)
+                .where(
+                    RefreshToken.jti == jti,
+                    RefreshToken.token_hash == token_hash,
+                    RefreshToken.status == "active",
+                    RefreshToken.expires_at > now,
+                )
+                .values(status="rotated", rotated_at=now)
+            )
+            if _rowcount(claimed) == 1:
+                db.add(replacement)
+                await db.execute(
+                    update(Session)
+                    .where(Session.id == replacement.session_id)
+                    .values(last_used_at=now)
+                )
+                await db.commit()
+                return RotationOutcome("rotated", replacement.session_id)
+            await db.rollback()
+            row = await db.get(RefreshToken, jti)
+        if row is None or row.token_hash != token_hash or row.expires_at <= now:
+            return RotationOutcome("unknown")
+        if row.status == "rotated":
+            return RotationOutcome("reused", row.session_id, row.rotated_at)
+        return RotationOutcome("revoked", row.session_id)
+
+    async def revoke_sessions(self, session_ids: Sequence[str], reason: str, now: int) -> list[str]:
+        """Revoke the given sessions and their refresh tokens; return those newly revoked."""
+        if not session_ids:
+            return []
+        async with self._sessions() as db:
+            live = await db.execute(
+                select(Session.id).where(Session.id.in_(session_ids), Session.revoked_at.is_(None))
+            )
+            revoked = list(live.scalars().all())
+            if revoked:
+                await db.execute(
+                    update(Session)
+                    .where(Session.id.in_(revoked), Session.revoked_at.is_(None))
+                    .values(revoked_at=now, revoked_reason=reason)
+                )
+            await db.execute(
+                update(RefreshToken)
+                .where(RefreshToken.session_id.in_(session_ids), RefreshToken.status == "active")
+                .values(status="revoked")
+            )
+            await db.commit()
+        return revoked
+
+    async def user_session_ids(self, user_id: str) -> list[str]:
+        async with self._sessions() as db:
+            query = select(Session.id).where(
+                Session.user_id == user_id, Session.revoked_at.is_(None)
+            )
+            return list((await db.execute(query)).scalars().all())
+
+    async def revoked_since(self, since: int) -> list[tuple[str, int]]:
+        async with self._sessions() as db:
+            query = select(Session.id, Session.revoked_at).where(Session.revoked_at >= since)
+            return [(sid, at) for sid, at in (await db.execute(query)).all() if at is not None]
+
+    async def delete_expired(self, *, now: int, revoked_before: int) -> int:
+        """Remove expired sessions and those revoked long enough ago that no token survives."""
+        async with self._sessions() as db:
+            await db.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+            stale = select(Session.id).where(
+                or_(Session.expires_at <= now, Session.revoked_at <= revoked_before)
+            )
+            stale_ids = list((await db.execute(stale)).scalars().all())
+            if stale_ids:
+                await db.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(stale_ids)))
+                await db.execute(delete(Session).where(Session.id.in_(stale_ids)))
+            await db.commit()
+        return len(stale_ids)
+
+    # Audit trail
+
+    async def add_audit(self, event: AuditEvent) -> None:
+        async with self._sessions() as db:
+            db.add(event)
+            await db.commit()
+
+    async def recent_audit(self, *, limit: int, event: str | None = None) -> Sequence[AuditEvent]:
+        async with self._sessions() as db:
+            query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+            if event is not None:
+                query = query.where(AuditEvent.event == event)
+            return (await db.execute(query)).scalars().all()
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0))

@@ -1,0 +1,105 @@
+"""Verify authgate tokens: size, structure, algorithm, ``typ``, signature, then claims.
+
+The algorithm allow-list is a single entry per key (RFC 8725 s2.1, s3.1), the expected
+``typ`` is checked before the claims (RFC 8725 s3.11), and ``crit`` is refused because
+authgate understands no extensions (RFC 7515 s4.1.11).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import BadSignatureError, JoseError
+from joserfc.jwk import OctKey
+
+from authgate.clock import Clock, system_clock
+from authgate.errors import (
+    InvalidSignatureError,
+    MalformedTokenError,
+    WrongTokenTypeError,
+)
+from authgate.tokens.claims import (
+    ACCESS_TYP,
+    REFRESH_TYP,
+    AccessClaims,
+    ClaimsPolicy,
+    RefreshClaims,
+    string_claim,
+    string_list_claim,
+)
+from authgate.tokens.issuer import ALGORITHM
+
+__all__ = ["TokenVerifier"]
+
+_ALLOWED_HEADER = frozenset({"alg", "typ", "kid"})
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        access_secret: str,
+        refresh_secret: str,
+        issuer: str,
+        audience: str,
+        leeway: int = 10,
+        max_token_bytes: int = 8192,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._access_key = OctKey.import_key(access_secret)
+        self._refresh_key = OctKey.import_key(refresh_secret)
+        self._access_policy = ClaimsPolicy(issuer, audience, "access", leeway)
+        self._refresh_policy = ClaimsPolicy(issuer, audience, "refresh", leeway)
+        self._max_bytes = max_token_bytes
+        self._clock = clock
+
+    def verify_access(self, token: str) -> AccessClaims:
+        claims = self._decode(token, self._access_key, ACCESS_TYP)
+        self._access_policy.validate(claims, self._clock())
+        return AccessClaims(
+            sub=string_claim(claims, "sub"),
+            email=string_claim(claims, "email"),
+            roles=string_list_claim(claims, "roles"),
+            permissions=frozenset(string_list_claim(claims, "permissions")),
+            session_id=string_claim(claims, "sessionId"),
+            device_fingerprint=string_claim(claims, "deviceFingerprint"),
+            jti=string_claim(claims, "jti"),
+            iat=int(claims["iat"]),
+            exp=int(claims["exp"]),
+        )
+
+    def verify_refresh(self, token: str) -> RefreshClaims:
+        claims = self._decode(token, self._refresh_key, REFRESH_TYP)
+        self._refresh_policy.validate(claims, self._clock())
+        return RefreshClaims(
+            sub=string_claim(claims, "sub"),
+            session_id=string_claim(claims, "sessionId"),
+            device_fingerprint=string_claim(claims, "deviceFingerprint"),
+            jti=string_claim(claims, "jti"),
+            iat=int(claims["iat"]),
+            exp=int(claims["exp"]),
+        )
+
+    def _decode(self, token: str, key: OctKey, typ: str) -> dict[str, Any]:
+        # Bound the work an attacker can cause before any parsing happens.
+        if not token or len(token) > self._max_bytes or not token.isascii():
+            raise MalformedTokenError()
+        if token.count(".") != 2:
+            raise MalformedTokenError()
+        try:
+            decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
+        except BadSignatureError as exc:
+            raise InvalidSignatureError() from exc
+        except (JoseError, ValueError, TypeError) as exc:
+            raise MalformedTokenError() from exc
+        header = decoded.header
+        if header.get("typ") != typ:
+            raise WrongTokenTypeError()
+        if not _ALLOWED_HEADER.issuperset(header):
+            # crit, jku, x5u, jwk, x5c...: nothing we understand or would ever follow.
+            raise MalformedTokenError()
+        claims = decoded.claims
+        if not isinstance(claims, dict):
+            raise MalformedTokenError()
+        return claims

@@ -23,8 +23,11 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	@echo "authgate on http://$(HOST):$(PORT)  (docs: http://$(HOST):$(PORT)/docs)"
-	@echo "First token: see README, '5-minute tour'."
+	@echo "authgate on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
+	@echo "First token, from another terminal:"
+	@echo "  curl -s -X POST http://$(HOST):$(PORT)/auth/register -H 'Content-Type: application/json' -d '{\"email\": \"ada@example.com\", \"password\": \"correct horse battery staple\"}'"
+	@echo "  curl -s -X POST http://$(HOST):$(PORT)/auth/login -H 'Content-Type: application/json' -d '{\"email\": \"ada@example.com\", \"password\": \"correct horse battery staple\"}'"
+	@echo "More in README.md, '5-minute tour'."
 	$(BIN)/authgate serve --host $(HOST) --port $(PORT)
 
 lint: install-test

@@ -10,6 +10,10 @@ from authgate.http.errors import json_error
 __all__ = ["BodySizeLimitMiddleware"]
 
 
+class _BodyTooLargeError(HTTPException):
+    """The body went over the limit while streaming in."""
+
+
 class BodySizeLimitMiddleware:
     """413 for bodies over ``max_bytes``, by Content-Length or while streaming."""
 
@@ -27,6 +31,7 @@ class BodySizeLimitMiddleware:
             await self._reject(scope, receive, send)
             return
         received = 0
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -35,10 +40,22 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     # Raised inside the app's body read, so its error handlers answer 413.
-                    raise HTTPException(413, self._message)
+                    raise _BodyTooLargeError(413, self._message)
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLargeError:
+            # An inner middleware (rate limiting, CSRF) read the body outside the app's
+            # error handlers; answer here rather than let it surface as a 500.
+            if started:
+                raise
+            await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = json_error(413, "Payload too large", self._message)

@@ -58,13 +58,17 @@ class ClaimsPolicy:
     leeway: int
 
     def validate(self, claims: dict[str, Any], now: float) -> None:
-        _validate_exp(claims, now, self.leeway)
-        _validate_iat(claims, now, self.leeway)
-        _validate_nbf(claims, now, self.leeway)
+        self.validate_times(claims, now)
         _validate_iss(claims, self.issuer)
         _validate_aud(claims, self.audience)
         if claims.get("tokenType") != self.token_type:
             raise InvalidClaimError("tokenType")
+
+    def validate_times(self, claims: dict[str, Any], now: float) -> None:
+        """``exp``, ``iat`` and ``nbf``: the checks a cached verification must repeat."""
+        _validate_exp(claims, now, self.leeway)
+        _validate_iat(claims, now, self.leeway)
+        _validate_nbf(claims, now, self.leeway)
 
 
 def _numeric_date(claims: dict[str, Any], name: str, *, required: bool) -> float | None:

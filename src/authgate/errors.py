@@ -26,7 +26,17 @@ carry token, secret or password values.
     ├── RegistrationError
     │   ├── RegistrationClosedError         403
     │   └── EmailTakenError                 409
-    └── NotFoundError                       404
+    ├── NotFoundError                       404
+    └── OAuthLoginError                     400 (.provider)
+        ├── UnknownProviderError            404
+        ├── OAuthStateError                 (.reason)
+        ├── ProviderDeniedError             (.provider_error)
+        ├── IssuerMismatchError
+        ├── CodeExchangeError
+        ├── IdTokenError                    (.claim)
+        ├── RedirectNotAllowedError
+        ├── AccountDisabledError            403
+        └── ProviderUnavailableError        502
 """
 
 from __future__ import annotations
@@ -34,21 +44,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "AccountDisabledError",
     "AuthenticationError",
     "AuthgateError",
+    "CodeExchangeError",
     "ConfigurationError",
     "DeviceMismatchError",
     "EmailTakenError",
     "ExpiredTokenError",
+    "IdTokenError",
     "InvalidClaimError",
     "InvalidCredentialsError",
     "InvalidRequestError",
     "InvalidSignatureError",
     "InvalidTokenError",
+    "IssuerMismatchError",
     "MalformedTokenError",
     "NotFoundError",
+    "OAuthLoginError",
+    "OAuthStateError",
     "PasswordPolicyError",
     "PermissionDeniedError",
+    "ProviderDeniedError",
+    "ProviderUnavailableError",
+    "RedirectNotAllowedError",
     "RefreshDeviceMismatchError",
     "RefreshTokenError",
     "RefreshTokenReuseError",
@@ -57,6 +76,7 @@ __all__ = [
     "RevokedTokenError",
     "TokenInUrlError",
     "TokenMissingError",
+    "UnknownProviderError",
     "WeakSecretError",
     "WrongTokenTypeError",
 ]
@@ -205,3 +225,88 @@ class NotFoundError(AuthgateError):
     error = "Not found"
     message = "The resource does not exist"
     status_code = 404
+
+
+class OAuthLoginError(AuthgateError):
+    """A sign-in through an OAuth/OIDC provider failed; nothing was created."""
+
+    error = "OAuth login failed"
+    message = "The sign-in with the provider could not be completed; please start again"
+    status_code = 400
+
+    def __init__(self, provider: str, message: str | None = None) -> None:
+        self.provider = provider
+        super().__init__(message)
+
+
+class UnknownProviderError(OAuthLoginError):
+    error = "Unknown provider"
+    message = "No such sign-in provider is configured"
+    status_code = 404
+
+
+class OAuthStateError(OAuthLoginError):
+    """RFC 9700 s4.7: the callback is not bound to a login this browser started."""
+
+    error = "Invalid OAuth state"
+    message = "The sign-in request is missing, expired, already used or does not match"
+
+    def __init__(self, provider: str, reason: str) -> None:
+        self.reason = reason  # missing | malformed | mismatch | provider | expired | replayed
+        super().__init__(provider)
+
+
+class ProviderDeniedError(OAuthLoginError):
+    """The provider answered the authorization request with ``error`` (RFC 6749 s4.1.2.1)."""
+
+    error = "OAuth access denied"
+
+    def __init__(self, provider: str, provider_error: str) -> None:
+        self.provider_error = provider_error
+        super().__init__(provider, f"The provider refused the sign-in: {provider_error}")
+
+
+class IssuerMismatchError(OAuthLoginError):
+    """RFC 9207 s2.4: the authorization response names another issuer (mix-up attack)."""
+
+    error = "Issuer mismatch"
+    message = "The authorization response came from an unexpected issuer"
+
+
+class CodeExchangeError(OAuthLoginError):
+    """The token endpoint refused the code (used, expired, or the PKCE verifier differs)."""
+
+    error = "Code exchange failed"
+    message = "The provider refused the authorization code; please start again"
+
+
+class IdTokenError(OAuthLoginError):
+    """OIDC Core s3.1.3.7: the ID token failed a check; ``claim`` names which."""
+
+    error = "Invalid ID token"
+    message = "The provider's ID token was not accepted"
+
+    def __init__(self, provider: str, claim: str) -> None:
+        self.claim = claim
+        super().__init__(provider, f"The provider's ID token was not accepted ({claim})")
+
+
+class RedirectNotAllowedError(OAuthLoginError):
+    """RFC 9700 s4.11: return targets come from an allow-list only (no open redirect)."""
+
+    error = "Redirect not allowed"
+    message = "The return target is not on the allow-list"
+
+
+class AccountDisabledError(OAuthLoginError):
+    error = "Account disabled"
+    message = "This account is disabled"
+    status_code = 403
+
+
+class ProviderUnavailableError(OAuthLoginError):
+    """The provider did not answer in time, or answered with a server error."""
+
+    error = "Provider unavailable"
+    message = "The sign-in provider did not answer in time; please try again"
+    status_code = 502

@@ -44,6 +44,11 @@ Duration = Annotated[int, BeforeValidator(parse_duration), Field(ge=1)]
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 FingerprintInput = Literal["user-agent", "ip", "accept-language"]
 
+def _unprefixed(name: str) -> Any:
+    """A setting read from ``name`` without the AUTHGATE_ prefix (the original design's names)."""
+    return Field(default=None, validation_alias=AliasChoices(name, name.lower()))
+
+
 DEFAULT_ROLE_PERMISSIONS = {"user": ["use_agent"], "admin": ["use_agent", "manage_agent"]}
 
 
@@ -103,6 +108,29 @@ class Settings(BaseSettings):
     max_token_bytes: Annotated[int, Field(ge=512)] = 8 * 1024
     cleanup_interval: Duration = 300
     log_level: str = "info"
+
+    # Sign-in with OAuth/OIDC providers (docs/oauth.md). A built-in provider is enabled
+    # when its client id is set; more OIDC issuers by name through oidc_providers, each
+    # read from AUTHGATE_OIDC_<NAME>_ISSUER/_CLIENT_ID/... by authgate.oauth.config.
+    google_client_id: str | None = _unprefixed("GOOGLE_CLIENT_ID")
+    google_client_secret: SecretStr | None = _unprefixed("GOOGLE_CLIENT_SECRET")
+    google_redirect_uri: str | None = _unprefixed("GOOGLE_REDIRECT_URI")
+    google_issuer: str = "https://accounts.google.com"
+    github_client_id: str | None = _unprefixed("GITHUB_CLIENT_ID")
+    github_client_secret: SecretStr | None = _unprefixed("GITHUB_CLIENT_SECRET")
+    github_redirect_uri: str | None = _unprefixed("GITHUB_REDIRECT_URI")
+    github_url: str = "https://github.com"
+    github_api_url: str | None = None
+    auth0_domain: str | None = _unprefixed("AUTH0_DOMAIN")
+    auth0_client_id: str | None = _unprefixed("AUTH0_CLIENT_ID")
+    auth0_client_secret: SecretStr | None = _unprefixed("AUTH0_CLIENT_SECRET")
+    auth0_redirect_uri: str | None = _unprefixed("AUTH0_REDIRECT_URI")
+    oidc_providers: CommaList = Field(default_factory=list)
+    oidc_provider_settings: dict[str, dict[str, str]] = Field(default_factory=dict)
+    oauth_state_secret: SecretStr | None = None
+    oauth_http_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
+    post_login_redirect: str = "/"
+    allowed_redirects: CommaList = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AuditEvent", "Base", "RefreshToken", "Session", "User"]
+__all__ = ["AuditEvent", "Base", "Identity", "RefreshToken", "Session", "User"]
 
 
 class Base(DeclarativeBase):
@@ -76,3 +76,24 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Identity(Base):
+    """A sign-in at an OAuth/OIDC provider, linked to one user.
+
+    Keyed by (issuer, subject): OIDC Core s2 makes ``sub`` unique only within its issuer.
+    ``email``/``email_verified`` are what the provider last asserted, for display.
+    """
+
+    __tablename__ = "identities"
+    __table_args__ = (Index("ix_identities_issuer_subject", "issuer", "subject", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(String(512))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_login_at: Mapped[int] = mapped_column(BigInteger)

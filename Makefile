@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest install install-test clean
+.PHONY: run test lint typecheck pytest install install-test clean chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,postgres,redis]'
 	touch $@ $(VENV)/.installed
 
+# The browser tests drive Debian's Chromium; Playwright never downloads a browser.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test chromium
 
 run: install
 	@echo "authgate on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
@@ -41,6 +46,10 @@ pytest: install-test
 	$(BIN)/pytest -n 2 --cov --cov-report=term
 
 test: lint typecheck pytest
+
+# PNGs of every page, for docs/pages.md.
+screenshots: install-test
+	$(BIN)/python -m tests.browser.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage*

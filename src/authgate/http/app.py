@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings, load_settings
+from authgate.http import pages
 from authgate.http.errors import install_error_handlers
 from authgate.http.limits import BodySizeLimitMiddleware
 from authgate.http.routes import agent, auth, health
@@ -49,4 +50,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(auth.router)
     app.include_router(agent.router)
     app.include_router(health.router)
+    pages.install(app)
     return app

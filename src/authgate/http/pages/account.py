@@ -1,0 +1,143 @@
+"""``/account``: profile, linked identities, and the sessions signed in as this user.
+
+Each session can be signed out on its own, or all at once. Not signed in: 303 to
+``/login?next=/account``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from authgate.errors import CsrfError, NotFoundError
+from authgate.http.cookies import clear_auth_cookies
+from authgate.http.credentials import access_cookie_name, device_info, refresh_cookie_name
+from authgate.http.dependencies import get_runtime
+from authgate.http.pages.browser import BrowserSession, browser_session, to_login
+from authgate.http.pages.forms import read_form, text
+from authgate.http.pages.login import form_expired
+from authgate.http.pages.providers import linked_identities
+from authgate.http.pages.templates import render
+from authgate.http.pages.useragents import describe
+from authgate.runtime import Runtime
+from authgate.storage.models import Session
+
+__all__ = ["SessionView", "router"]
+
+router = APIRouter(include_in_schema=False)
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+ACCOUNT = "/account"
+_NOTICES = {
+    "session_revoked": "That session has been signed out.",
+    "already_ended": "That session had already ended.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    id: str
+    device: str
+    ip: str | None
+    created_at: int
+    last_used_at: int
+    current: bool
+
+
+def _views(rows: list[Session], current_id: str) -> list[SessionView]:
+    views = [
+        SessionView(
+            id=row.id,
+            device=str(describe(row.user_agent)),
+            ip=row.ip,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            current=row.id == current_id,
+        )
+        for row in rows
+    ]
+    # This device first, then the most recently used.
+    return sorted(views, key=lambda view: (not view.current, -view.last_used_at))
+
+
+def _had_cookies(request: Request, runtime: Runtime) -> bool:
+    secure = runtime.settings.secure_cookies
+    names = (access_cookie_name(secure), refresh_cookie_name(secure))
+    return any(name in request.cookies for name in names)
+
+
+async def _signed_in(request: Request, runtime: Runtime) -> BrowserSession | Response:
+    current = await browser_session(request, runtime)
+    if current is not None:
+        return current
+    notice = "session_ended" if _had_cookies(request, runtime) else ""
+    return to_login(request, runtime, next_path=ACCOUNT, notice=notice)
+
+
+@router.get("/account")
+async def account(request: Request, runtime: RuntimeDep) -> Response:
+    current = await _signed_in(request, runtime)
+    if isinstance(current, Response):
+        return current
+    principal = current.principal
+    user = await runtime.store.user_by_id(principal.id)
+    if user is None:
+        return to_login(request, runtime, next_path=ACCOUNT, notice="session_ended")
+    rows = list(await runtime.auth.active_sessions(user.id))
+    secure = runtime.settings.secure_cookies
+    response = render(
+        request,
+        "account.html",
+        secure=secure,
+        signed_in=user.email,
+        user=user,
+        identities=await linked_identities(runtime, user.id),
+        sessions=_views(rows, principal.session_id),
+        notice=_NOTICES.get(request.query_params.get("notice", "")),
+        error=None,
+    )
+    return current.keep(response, secure=secure)
+
+
+@router.post("/account/sessions/revoke")
+async def revoke_session(request: Request, runtime: RuntimeDep) -> Response:
+    secure = runtime.settings.secure_cookies
+    try:
+        form = await read_form(request, secure=secure)
+    except CsrfError:
+        return form_expired(request, runtime)
+    session_id = text(form, "session", limit=64)
+    current = await _signed_in(request, runtime)
+    if isinstance(current, Response):
+        return current
+    principal = current.principal
+    try:
+        await runtime.auth.revoke_session(principal.id, session_id, device_info(request))
+    except NotFoundError:
+        redirect = RedirectResponse(f"{ACCOUNT}?notice=already_ended", status_code=303)
+        return current.keep(redirect, secure=secure)
+    if session_id == principal.session_id:
+        response = RedirectResponse("/login?notice=signed_out", status_code=303)
+        clear_auth_cookies(response, secure=secure)
+        return response
+    redirect = RedirectResponse(f"{ACCOUNT}?notice=session_revoked", status_code=303)
+    return current.keep(redirect, secure=secure)
+
+
+@router.post("/account/sessions/revoke-all")
+async def revoke_all(request: Request, runtime: RuntimeDep) -> Response:
+    secure = runtime.settings.secure_cookies
+    try:
+        await read_form(request, secure=secure)
+    except CsrfError:
+        return form_expired(request, runtime)
+    current = await _signed_in(request, runtime)
+    if isinstance(current, Response):
+        return current
+    await runtime.auth.logout_all(current.principal.id, device_info(request))
+    response = RedirectResponse("/login?notice=signed_out_everywhere", status_code=303)
+    clear_auth_cookies(response, secure=secure)
+    return response

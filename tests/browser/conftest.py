@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+
+from tests.browser.live import CHROMIUM, LiveServer, launch_chromium, live_server
+
+pytestmark = pytest.mark.browser
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: `make install-test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def server_options() -> dict[str, Any]:
+    """Settings overrides for the live server; a test module can override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def server(tmp_path: Path, server_options: dict[str, Any]) -> Iterator[LiveServer]:
+    with live_server(tmp_path, **server_options) as live:
+        yield live
+
+
+class ContextFactory(Protocol):
+    def __call__(self, **options: Any) -> BrowserContext: ...
+
+
+@pytest.fixture
+def new_context(browser: Browser, server: LiveServer) -> Iterator[ContextFactory]:
+    """Fresh browser profiles (separate cookie jars); CSP violations fail the test."""
+    contexts: list[BrowserContext] = []
+    problems: list[str] = []
+
+    def watch(message: ConsoleMessage) -> None:
+        # An error status on the page itself is logged too; CSP refusals and a missing
+        # stylesheet are what break a page.
+        text = message.text
+        if message.type == "error" and ("Content Security Policy" in text or "/static/" in text):
+            problems.append(text)
+
+    def factory(**options: Any) -> BrowserContext:
+        context = browser.new_context(base_url=server.url, **options)
+        context.set_default_timeout(10_000)
+        context.on("console", watch)
+        contexts.append(context)
+        return context
+
+    yield factory
+    for context in contexts:
+        context.close()
+    assert problems == [], f"browser console errors: {problems}"
+
+
+@pytest.fixture
+def page(new_context: ContextFactory) -> Page:
+    return new_context().new_page()

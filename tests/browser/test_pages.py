@@ -1,0 +1,176 @@
+"""The sign-in and account pages, driven in Chromium over real HTTP."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.conftest import ContextFactory
+from tests.browser.live import PASSWORD, LiveServer
+
+FIREFOX_ON_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+)
+
+
+def sign_up(page: Page, email: str = "ada@example.com") -> None:
+    page.goto("/register")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Name").fill("Ada Lovelace")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+
+def sign_in(page: Page, email: str = "ada@example.com", password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def sessions(page: Page) -> Any:
+    return page.locator("ul.sessions > li")
+
+
+def cookie(context: BrowserContext, name: str) -> str | None:
+    return next((c["value"] for c in context.cookies() if c["name"] == name), None)
+
+
+def test_sign_up_lands_on_account_with_this_device_listed(page: Page) -> None:
+    sign_up(page)
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    profile = page.get_by_role("region", name="Profile")
+    expect(profile).to_contain_text("ada@example.com")
+    expect(profile).to_contain_text("Ada Lovelace")
+    expect(sessions(page)).to_have_count(1)
+    current = sessions(page).first
+    expect(current.locator(".badge")).to_have_text("This device")
+    expect(current.locator(".device")).to_have_text(re.compile(r"Chrome \d+ on Linux"))
+    expect(current).to_contain_text("127.0.0.1")
+
+
+def test_sign_in_redirects_back_to_the_page_asked_for(page: Page) -> None:
+    sign_up(page)
+    page.context.clear_cookies()
+    page.goto("/account")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Faccount$"))
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+
+def test_revoked_second_device_is_signed_out_on_its_next_request(
+    new_context: ContextFactory,
+) -> None:
+    first = new_context().new_page()
+    sign_up(first)
+    second = new_context(user_agent=FIREFOX_ON_WINDOWS).new_page()
+    sign_in(second)
+    expect(second).to_have_url(re.compile(r"/account$"))
+
+    first.reload()
+    expect(sessions(first)).to_have_count(2)
+    other = sessions(first).filter(has_text="Firefox 128 on Windows")
+    expect(other).to_have_count(1)
+    expect(other.locator(".badge")).to_have_count(0)
+    other.get_by_role("button", name=re.compile("^Sign out")).click()
+    expect(first.get_by_role("status")).to_have_text("That session has been signed out.")
+    expect(sessions(first)).to_have_count(1)
+
+    second.reload()
+    expect(second).to_have_url(re.compile(r"/login\?next=%2Faccount&notice=session_ended$"))
+    expect(second.get_by_role("status")).to_have_text(
+        "Your session has ended. Please sign in again."
+    )
+    assert cookie(second.context, "access_token") is None
+    assert cookie(second.context, "refresh_token") is None
+
+
+def test_sign_out_everywhere_ends_every_session(new_context: ContextFactory) -> None:
+    first = new_context().new_page()
+    sign_up(first)
+    second = new_context().new_page()
+    sign_in(second)
+    first.reload()
+    first.get_by_role("button", name="Sign out everywhere").click()
+    expect(first.get_by_role("status")).to_have_text("You have signed out on every device.")
+    second.reload()
+    expect(second).to_have_url(re.compile(r"/login\?"))
+
+
+def test_header_sign_out_ends_this_session(page: Page, server: LiveServer) -> None:
+    sign_up(page)
+    page.locator("header").get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("status")).to_have_text("You have signed out.")
+    page.goto("/account")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Faccount$"))
+
+
+@pytest.mark.parametrize(
+    "email", [pytest.param("ada@example.com", id="wrong-password"), "nobody@example.com"]
+)
+def test_wrong_credentials_show_one_message_inline(page: Page, email: str) -> None:
+    sign_up(page)
+    page.context.clear_cookies()
+    sign_in(page, email, "not the password at all")
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("Invalid email or password")
+    expect(page.get_by_label("Email")).to_have_value(email)
+    expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Password")).to_have_value("")
+
+
+def test_expired_access_cookie_is_refreshed_transparently(page: Page, server: LiveServer) -> None:
+    sign_up(page)
+    before = cookie(page.context, "refresh_token")
+    server.clock.advance(server.runtime.settings.access_token_ttl + 60)
+    page.reload()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    assert cookie(page.context, "refresh_token") not in (None, before)
+    expect(sessions(page)).to_have_count(1)
+
+
+def test_access_cookie_dropped_by_the_browser_is_refreshed(page: Page) -> None:
+    sign_up(page)
+    page.context.clear_cookies(name="access_token")
+    page.reload()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    assert cookie(page.context, "access_token") is not None
+
+
+def test_keyboard_order_on_sign_in(page: Page) -> None:
+    page.goto("/login")
+    order = []
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        order.append(
+            page.evaluate("document.activeElement.textContent.trim() || document.activeElement.id")
+        )
+    assert order == ["Skip to content", "authgate", "email", "password", "Sign in"]
+
+
+@pytest.mark.parametrize("path", ["/login", "/register", "/auth/error?reason=access_denied"])
+def test_pages_fit_a_phone_screen(new_context: ContextFactory, path: str) -> None:
+    page = new_context(viewport={"width": 375, "height": 740}).new_page()
+    page.goto(path)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_account_fits_a_phone_screen(new_context: ContextFactory) -> None:
+    page = new_context(viewport={"width": 375, "height": 740}).new_page()
+    sign_up(page, "a.very.long.address.for.testing@subdomain.example.com")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_oauth_error_page_explains_and_links_back(page: Page) -> None:
+    page.goto("/auth/error?reason=access_denied&provider=<b>evil</b>")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are not signed in")
+    expect(page.get_by_role("alert")).to_contain_text("cancelled or refused")
+    expect(page.get_by_role("alert")).not_to_contain_text("evil")
+    page.get_by_role("link", name="Back to sign in").click()
+    expect(page).to_have_url(re.compile(r"/login$"))

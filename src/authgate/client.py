@@ -107,7 +107,8 @@ class AuthgateAuth(httpx.Auth):
     ``http_client``/``async_http_client`` to route them (an ASGI app in tests).
     """
 
-    # Retrying after a 401 sends the body a second time, so httpx must buffer it.
+    # Retrying after a 401 sends the body a second time, so it is buffered first.
+    # httpx reads it only in the default *_auth_flow, which this class overrides.
     requires_request_body = True
 
     def __init__(
@@ -170,6 +171,7 @@ class AuthgateAuth(httpx.Auth):
     # -- httpx.Auth -------------------------------------------------------------------
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        request.read()
         tokens = self._tokens
         if self._expiring(tokens):
             tokens = self._sync_renew(seen=tokens, force=False)
@@ -181,6 +183,7 @@ class AuthgateAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        await request.aread()
         tokens = self._tokens
         if self._expiring(tokens):
             tokens = await self._async_renew(seen=tokens, force=False)
@@ -194,33 +197,38 @@ class AuthgateAuth(httpx.Auth):
     def logout(self) -> None:
         """End the server-side session and forget the tokens.
 
-        Refreshes first if the access token is about to expire, so the session is
-        really revoked rather than refused with 401 and left alive.
+        An expiring access token is refreshed first, so the session is really revoked
+        rather than the logout refused with 401 and the session left alive.
         """
         with self._sync_lock:
-            tokens = self._tokens
-            if tokens.access is None and tokens.refresh is None:
+            tokens = self._forget()
+            if tokens.refresh is None:
                 return
             if self._expiring(tokens):
-                tokens = self._sync_obtain(tokens)
+                sent = self._sync_post(self._refresh_url, {"refreshToken": tokens.refresh})
+                if _session_over(sent):
+                    return
+                tokens = self._parse(sent, tokens)
             response = self._sync_http().post(
                 self._logout_url, headers=_bearer(tokens), auth=_NO_AUTH, follow_redirects=False
             )
-            self._forget()
         _check_logout(response)
 
     async def alogout(self) -> None:
         """Async :meth:`logout`."""
         async with self._async_lock:
-            tokens = self._tokens
-            if tokens.access is None and tokens.refresh is None:
+            tokens = self._forget()
+            if tokens.refresh is None:
                 return
             if self._expiring(tokens):
-                tokens = await self._async_obtain(tokens)
+                body = {"refreshToken": tokens.refresh}
+                sent = await self._async_post(self._refresh_url, body)
+                if _session_over(sent):
+                    return
+                tokens = self._parse(sent, tokens)
             response = await self._async_http().post(
                 self._logout_url, headers=_bearer(tokens), auth=_NO_AUTH, follow_redirects=False
             )
-            self._forget()
         _check_logout(response)
 
     def close(self) -> None:
@@ -293,6 +301,10 @@ class AuthgateAuth(httpx.Auth):
 
     def _accept(self, sent: _Sent, previous: _Tokens) -> _Tokens:
         """Store the token pair from a login/refresh response; both tokens always change."""
+        self._tokens = tokens = self._parse(sent, previous)
+        return tokens
+
+    def _parse(self, sent: _Sent, previous: _Tokens) -> _Tokens:
         if sent.response.status_code != HTTPStatus.OK:
             raise AuthgateClientError.from_response(sent.response)
         body = _token_body(sent.response)
@@ -300,21 +312,22 @@ class AuthgateAuth(httpx.Auth):
         # Never wait for less than half the lifetime, or short-lived tokens with a
         # larger margin would trigger a refresh before every single request.
         margin = min(self._margin, expires_in / 2)
-        tokens = _Tokens(
+        return _Tokens(
             generation=previous.generation + 1,
             access=body["accessToken"],
             refresh=body["refreshToken"],
             session_id=body["sessionId"],
             renew_at=sent.started + expires_in - margin,
         )
-        self._tokens = tokens
-        return tokens
 
     def _expiring(self, tokens: _Tokens) -> bool:
         return tokens.access is None or self._clock() >= tokens.renew_at
 
-    def _forget(self) -> None:
-        self._tokens = _Tokens(generation=self._tokens.generation + 1)
+    def _forget(self) -> _Tokens:
+        """Drop the tokens first: whatever logout meets next, they are done with."""
+        tokens = self._tokens
+        self._tokens = _Tokens(generation=tokens.generation + 1)
+        return tokens
 
     # -- token endpoint I/O -----------------------------------------------------------
 
@@ -389,6 +402,11 @@ def _bearer(tokens: _Tokens) -> dict[str, str]:
 def _authorize(request: httpx.Request, tokens: _Tokens) -> httpx.Request:
     request.headers["Authorization"] = f"Bearer {tokens.access}"
     return request
+
+
+def _session_over(sent: _Sent) -> bool:
+    """A refused refresh during logout: the session already ended, nothing to revoke."""
+    return sent.response.status_code == HTTPStatus.UNAUTHORIZED
 
 
 def _check_logout(response: httpx.Response) -> None:

@@ -10,6 +10,7 @@ from authgate.audit import AuditTrail
 from authgate.authenticator import Authenticator
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
+from authgate.oauth.flow import OAuthFlow
 from authgate.passwords import PasswordHasher
 from authgate.sessions.revocation import RevocationList
 from authgate.sessions.service import AuthService
@@ -80,6 +81,9 @@ class Runtime:
             audit=self.audit,
             clock=clock,
         )
+        self.oauth = OAuthFlow.from_settings(
+            settings, store=self.store, audit=self.audit, clock=clock
+        )
 
     async def start(self) -> None:
         await create_schema(self.store.engine)
@@ -87,6 +91,7 @@ class Runtime:
         logger.info("authgate started; %d recent revocations restored", restored)
 
     async def close(self) -> None:
+        await self.oauth.aclose()
         await self.store.close()
 
     async def cleanup_forever(self) -> None:

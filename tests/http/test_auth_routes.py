@@ -117,7 +117,8 @@ async def test_me_returns_the_caller(client: httpx.AsyncClient) -> None:
     pair = await login(client)
     response = await client.get("/auth/me", headers=bearer(pair["accessToken"]))
     assert response.status_code == 200
-    assert response.json() == {**user, "sessionId": pair["sessionId"]}
+    # A password-only account has no provider identities.
+    assert response.json() == {**user, "sessionId": pair["sessionId"], "identities": []}
 
 
 async def test_me_without_a_token_is_401(client: httpx.AsyncClient) -> None:
@@ -126,6 +127,11 @@ async def test_me_without_a_token_is_401(client: httpx.AsyncClient) -> None:
 
 
 # Cookies for browser clients
+
+
+def _csrf(client: httpx.AsyncClient) -> dict[str, str]:
+    """Cookie-authenticated changes echo the CSRF cookie (tests/security/test_csrf.py)."""
+    return {"X-CSRF-Token": client.cookies["csrf_token"]}
 
 
 def _set_cookies(response: httpx.Response) -> dict[str, Any]:
@@ -145,8 +151,9 @@ async def test_login_with_cookies_sets_httponly_lax_cookies(client: httpx.AsyncC
     )
     assert response.status_code == 200
     cookies = _set_cookies(response)
-    assert set(cookies) == {"access_token", "refresh_token"}
-    for morsel in cookies.values():
+    # Plus the script-readable CSRF double-submit cookie (tests/security/test_csrf.py).
+    assert set(cookies) == {"access_token", "refresh_token", "csrf_token"}
+    for morsel in (cookies["access_token"], cookies["refresh_token"]):
         assert morsel["httponly"] is True
         assert morsel["samesite"] == "lax"
         assert morsel["path"] == "/"
@@ -178,8 +185,8 @@ async def test_secure_cookies_are_host_prefixed_and_secure(secure_app: FastAPI) 
             json={"email": "ada@example.com", "password": PASSWORD, "useCookies": True},
         )
     cookies = _set_cookies(response)
-    assert set(cookies) == {"__Host-access_token", "__Host-refresh_token"}
-    for morsel in cookies.values():
+    assert set(cookies) == {"__Host-access_token", "__Host-refresh_token", "__Host-csrf_token"}
+    for morsel in (cookies["__Host-access_token"], cookies["__Host-refresh_token"]):
         assert morsel["secure"] is True
         assert morsel["httponly"] is True
         assert morsel["path"] == "/"
@@ -201,7 +208,8 @@ async def test_request_authenticated_by_the_cookie_works(secure_app: FastAPI) ->
             json={"email": "ada@example.com", "password": PASSWORD, "useCookies": True},
         )
         assert "__Host-access_token" in client.cookies
-        response = await client.post("/api/ai/chat", json={"message": "hi"})
+        csrf = {"X-CSRF-Token": client.cookies["__Host-csrf_token"]}
+        response = await client.post("/api/ai/chat", json={"message": "hi"}, headers=csrf)
         assert response.status_code == 200
         assert response.json()["user"]["email"] == "ada@example.com"
 
@@ -212,12 +220,13 @@ async def test_refresh_via_the_cookie_rotates_the_cookies(client: httpx.AsyncCli
         "/auth/login", json={"email": "ada@example.com", "password": PASSWORD, "useCookies": True}
     )
     old_refresh = client.cookies["refresh_token"]
-    response = await client.post("/auth/refresh")
+    response = await client.post("/auth/refresh", headers=_csrf(client))
     assert response.status_code == 200
     cookies = _set_cookies(response)
     assert cookies["refresh_token"].value == response.json()["refreshToken"] != old_refresh
     assert cookies["access_token"].value != first.json()["accessToken"]
-    assert (await client.post("/api/ai/chat", json={"message": "hi"})).status_code == 200
+    chat_response = await client.post("/api/ai/chat", json={"message": "hi"}, headers=_csrf(client))
+    assert chat_response.status_code == 200
 
 
 async def test_bearer_header_wins_over_the_cookie(client: httpx.AsyncClient) -> None:
@@ -237,7 +246,7 @@ async def test_logout_clears_the_cookies(client: httpx.AsyncClient) -> None:
         "/auth/login", json={"email": "ada@example.com", "password": PASSWORD, "useCookies": True}
     )
     access = client.cookies["access_token"]
-    response = await client.post("/auth/logout")
+    response = await client.post("/auth/logout", headers=_csrf(client))
     assert response.status_code == 200
     cookies = _set_cookies(response)
     assert cookies["access_token"].value == ""

@@ -15,7 +15,7 @@ SECRET = "a-test-secret-that-is-long-enough-0123456789"
 
 
 def manager(clock: FrozenClock, secret: str = SECRET) -> StateManager:
-    return StateManager(key=derive_state_key(secret), used=MemoryUsedStates(), clock=clock)
+    return StateManager(key=derive_state_key(secret), used=MemoryUsedStates(clock=clock), clock=clock)
 
 
 def issue(states: StateManager, provider: str = "google") -> tuple[str, str, str]:
@@ -139,11 +139,12 @@ async def test_state_works_once(clock: FrozenClock) -> None:
 
 
 async def test_used_states_forget_expired_entries(clock: FrozenClock) -> None:
-    used = MemoryUsedStates()
-    now = int(clock())
-    assert await used.claim("k", expires_at=now + 10, now=now)
-    assert not await used.claim("k", expires_at=now + 10, now=now + 5)
-    assert await used.claim("k", expires_at=now + 30, now=now + 11)
+    used = MemoryUsedStates(clock=clock)
+    assert await used.claim("k", 10)
+    clock.advance(5)
+    assert not await used.claim("k", 10)
+    clock.advance(6)
+    assert await used.claim("k", 30)
 
 
 def test_state_key_depends_on_secret_and_is_not_the_secret() -> None:

@@ -14,7 +14,7 @@ from authgate.config import Settings, load_settings
 from authgate.http import pages
 from authgate.http.errors import install_error_handlers
 from authgate.http.limits import BodySizeLimitMiddleware
-from authgate.http.routes import agent, auth, health
+from authgate.http.routes import agent, auth, health, oauth
 from authgate.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(auth.router)
+    app.include_router(oauth.router)
     app.include_router(agent.router)
     app.include_router(health.router)
     pages.install(app)

@@ -102,7 +102,7 @@ class OAuthFlow:
         )
         self.states = StateManager(
             key=derive_state_key(config.state_secret),
-            used=used_states or MemoryUsedStates(),
+            used=used_states or MemoryUsedStates(clock=clock),
             clock=clock,
         )
         self.redirects = RedirectPolicy(
@@ -118,7 +118,13 @@ class OAuthFlow:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, store: SqlStore, audit: AuditTrail, clock: Clock
+        cls,
+        settings: Settings,
+        *,
+        store: SqlStore,
+        audit: AuditTrail,
+        used_states: UsedStates | None = None,
+        clock: Clock = system_clock,
     ) -> OAuthFlow:
         return cls(
             load_oauth_config(settings),
@@ -127,6 +133,7 @@ class OAuthFlow:
             default_roles=settings.default_roles,
             registration_enabled=settings.registration_enabled,
             leeway=settings.clock_leeway,
+            used_states=used_states,
             clock=clock,
         )
 

@@ -71,28 +71,31 @@ class OAuthState:
 
 
 class UsedStates(Protocol):
-    """Remembers claimed states until they expire; one claim per state wins.
+    """Remembers claimed keys for ``ttl`` seconds; of several claims, only the first wins.
 
-    The Redis implementation is ``SET key 1 NX EXAT expires_at``.
+    The same shape as the hot-state ``SingleUseStore``, whose Redis implementation
+    (``SET key 1 NX EX ttl``) makes single use hold across instances.
     """
 
-    async def claim(self, key: str, *, expires_at: int, now: int) -> bool: ...
+    async def claim(self, key: str, ttl: int) -> bool: ...
 
 
 class MemoryUsedStates:
     """In-process ``UsedStates`` for a single instance."""
 
-    def __init__(self) -> None:
-        self._until: dict[str, int] = {}
+    def __init__(self, *, clock: Clock = system_clock) -> None:
+        self._clock = clock
+        self._until: dict[str, float] = {}
 
-    async def claim(self, key: str, *, expires_at: int, now: int) -> bool:
+    async def claim(self, key: str, ttl: int) -> bool:
+        now = self._clock()
         self._purge(now)
         if key in self._until:
             return False
-        self._until[key] = expires_at
+        self._until[key] = now + ttl
         return True
 
-    def _purge(self, now: int) -> None:
+    def _purge(self, now: float) -> None:
         expired = [key for key, until in self._until.items() if until <= now]
         for key in expired:
             del self._until[key]
@@ -166,7 +169,8 @@ class StateManager:
         now = int(self._clock())
         if now - sealed.issued_at > self._ttl or sealed.issued_at > now + _SKEW:
             raise OAuthStateError(provider, "expired")
-        key = hashlib.sha256(sealed.state.encode()).hexdigest()
-        if not await self._used.claim(key, expires_at=sealed.issued_at + self._ttl, now=now):
+        key = "oauth_state:" + hashlib.sha256(sealed.state.encode()).hexdigest()
+        ttl = max(1, sealed.issued_at + self._ttl - now)
+        if not await self._used.claim(key, ttl):
             raise OAuthStateError(provider, "replayed")
         return sealed

@@ -13,6 +13,7 @@ from authgate.errors import InvalidCredentialsError, RefreshTokenError
 from authgate.http.cookies import clear_auth_cookies, set_auth_cookies
 from authgate.http.credentials import device_info, refresh_cookie_name
 from authgate.http.dependencies import get_runtime, require
+from authgate.http.routes.oauth import identity_json
 from authgate.http.schemas import LoginRequest, RefreshRequest, RegisterRequest
 from authgate.principal import Principal
 from authgate.runtime import Runtime
@@ -133,7 +134,12 @@ async def me(principal: Authenticated, runtime: RuntimeDep) -> dict[str, Any]:
     user = await runtime.store.user_by_id(principal.id)
     if user is None:
         raise InvalidCredentialsError()
-    return {**user_json(user, sorted(principal.permissions)), "sessionId": principal.session_id}
+    identities = [identity_json(i) for i in await runtime.oauth.identities(user.id)]
+    return {
+        **user_json(user, sorted(principal.permissions)),
+        "sessionId": principal.session_id,
+        "identities": identities,
+    }
 
 
 def _session_json(session: Session, current_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Access tokens follow RFC 9068 (JOSE ``typ`` ``at+jwt``); refresh tokens carry th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,14 +74,23 @@ class ClaimsPolicy:
 
 def _numeric_date(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
     # RFC 7519 s2: NumericDate is a JSON number; booleans are numbers to Python, not JSON.
-    value = claims.get(name)
-    if value is None:
+    # A claim that is present must be valid: "nbf": null is refused, not ignored.
+    if name not in claims:
         if required:
             raise InvalidClaimError(name)
         return None
+    value = claims[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidClaimError(name)
-    return float(value)
+    # NaN and infinities are not JSON numbers (RFC 8259 s6), though json.loads reads them;
+    # NaN would compare as "not expired" forever.
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise InvalidClaimError(name) from None
+    if not math.isfinite(seconds):
+        raise InvalidClaimError(name)
+    return seconds
 
 
 def _validate_exp(claims: dict[str, Any], now: float, leeway: int) -> None:

@@ -89,7 +89,7 @@ class TokenVerifier:
             exp=int(claims["exp"]),
         )
         if digest:
-            self._cache.put(digest, (result, {name: claims.get(name) for name in _TIME_CLAIMS}))
+            self._cache.put(digest, (result, {n: claims[n] for n in _TIME_CLAIMS if n in claims}))
         return result
 
     def verify_refresh(self, token: str) -> RefreshClaims:

@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from authgate.http.app import create_app
+from authgate.keys.keyring import hmac_kid
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import login, register
 from tests.helpers import decode, header
@@ -100,11 +101,16 @@ async def test_refresh_token_claims_are_minimal(
     assert claims["jti"] != access["jti"]
 
 
-async def test_access_and_refresh_have_different_typ_headers(client: httpx.AsyncClient) -> None:
+async def test_access_and_refresh_have_different_typ_headers_and_kids(
+    client: httpx.AsyncClient, settings: Any
+) -> None:
     await register(client)
     pair = await login(client)
-    assert header(pair["accessToken"]) == {"alg": "HS256", "typ": "at+jwt"}
-    assert header(pair["refreshToken"]) == {"alg": "HS256", "typ": "rt+jwt"}
+    access_kid = hmac_kid("access", settings.access_secret())
+    refresh_kid = hmac_kid("refresh", settings.refresh_secret())
+    assert header(pair["accessToken"]) == {"alg": "HS256", "typ": "at+jwt", "kid": access_kid}
+    assert header(pair["refreshToken"]) == {"alg": "HS256", "typ": "rt+jwt", "kid": refresh_kid}
+    assert access_kid != refresh_kid
 
 
 async def test_access_and_refresh_use_different_secrets(

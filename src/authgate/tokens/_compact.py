@@ -41,12 +41,15 @@ _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 class CompactHS256:
     """Accepts exactly authgate's compact HS256 tokens of one ``typ``; ``None`` for the rest."""
 
-    def __init__(self, *, secret: str, typ: str, algorithm: str = "HS256") -> None:
+    def __init__(
+        self, *, secret: str | bytes, typ: str, algorithm: str = "HS256", kid: str | None = None
+    ) -> None:
         if algorithm != "HS256":
             raise ValueError("the compact fast path handles HS256 only")
-        self._prefix = header_segment(secret, typ, algorithm) + "."
+        raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+        self._prefix = header_segment(raw, typ, algorithm, kid) + "."
         self._skip = len(self._prefix)
-        self._mac = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+        self._mac = hmac.new(raw, digestmod=hashlib.sha256)
         # joserfc refuses payload segments over its registry's limit before anything else.
         self._max_payload = JWSRegistry.max_payload_length
 
@@ -75,12 +78,17 @@ class CompactHS256:
         return claims if isinstance(claims, dict) else None
 
 
-def header_segment(secret: str, typ: str, algorithm: str) -> str:
-    """The header segment joserfc writes for ``{"alg", "typ"}``, as the issuer signs it."""
+def header_segment(secret: str | bytes, typ: str, algorithm: str, kid: str | None = None) -> str:
+    """The header segment joserfc writes for authgate's header, as the issuer signs it."""
     # Derived from the issuer's own encoder rather than re-implemented, so a change in
     # key order or spacing there cannot silently turn the fast path off.
     key = OctKey.import_key(secret)
-    sample = jwt.encode({"alg": algorithm, "typ": typ}, {}, key, algorithms=[algorithm])
+    header = (
+        {"alg": algorithm, "typ": typ}
+        if kid is None
+        else {"alg": algorithm, "typ": typ, "kid": kid}
+    )
+    sample = jwt.encode(header, {}, key, algorithms=[algorithm])
     return sample.split(".", 1)[0]
 
 
@@ -123,6 +131,9 @@ class VerifiedCache(Generic[_V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def get(self, key: Hashable) -> _V | None:
         entry = self._entries.get(key)

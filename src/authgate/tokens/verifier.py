@@ -1,8 +1,11 @@
-"""Verify authgate tokens: size, structure, algorithm, ``typ``, signature, then claims.
+"""Verify authgate tokens: size, structure, key, algorithm, ``typ``, signature, claims.
 
-The algorithm allow-list is a single entry per key (RFC 8725 s2.1, s3.1), the expected
-``typ`` is checked before the claims (RFC 8725 s3.11), and ``crit`` is refused because
-authgate understands no extensions (RFC 7515 s4.1.11).
+The header's ``kid`` selects one key and that key fixes the one algorithm accepted
+(RFC 8725 s2.1, s3.1), so a token cannot choose how it is checked; ``kid`` is only a
+dictionary key (s3.10). A token without ``kid`` is accepted only where a single HMAC
+key could have signed it. The expected ``typ`` is checked before the claims
+(RFC 8725 s3.11), and ``crit`` and every other header are refused: authgate
+understands no extensions and fetches nothing (RFC 7515 s4.1.11, RFC 8725 s3.10).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OctKey
+from joserfc.jws import extract_compact
 
 from authgate.clock import Clock, system_clock
 from authgate.errors import (
@@ -19,6 +23,7 @@ from authgate.errors import (
     MalformedTokenError,
     WrongTokenTypeError,
 )
+from authgate.keys.keyring import KeyRing, KeySource, RingKey, StaticKeys
 from authgate.tokens._compact import CompactHS256, VerifiedCache, token_digest
 from authgate.tokens.claims import (
     ACCESS_TYP,
@@ -29,7 +34,6 @@ from authgate.tokens.claims import (
     string_claim,
     string_list_claim,
 )
-from authgate.tokens.issuer import ALGORITHM
 
 __all__ = ["TokenVerifier"]
 
@@ -37,45 +41,69 @@ _ALLOWED_HEADER = frozenset({"alg", "typ", "kid"})
 _TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
+def _fast_path(key: RingKey, typ: str) -> CompactHS256 | None:
+    if not isinstance(key.key, OctKey):
+        return None
+    return CompactHS256(secret=key.key.raw_value, typ=typ, kid=key.kid)
+
+
 class TokenVerifier:
     def __init__(
         self,
         *,
-        access_secret: str,
-        refresh_secret: str,
         issuer: str,
         audience: str,
+        keys: KeySource | None = None,
+        access_secret: str | None = None,
+        refresh_secret: str | None = None,
         leeway: int = 10,
         max_token_bytes: int = 8192,
         clock: Clock = system_clock,
         fast_path: bool = True,
         cache_size: int = 4096,
     ) -> None:
-        self._access_key = OctKey.import_key(access_secret)
-        self._refresh_key = OctKey.import_key(refresh_secret)
-        # Tokens in exactly the issuer's format skip joserfc; everything else takes it.
-        self._access_fast = (
-            CompactHS256(secret=access_secret, typ=ACCESS_TYP) if fast_path else None
-        )
-        self._refresh_fast = (
-            CompactHS256(secret=refresh_secret, typ=REFRESH_TYP) if fast_path else None
-        )
+        if keys is None:
+            if access_secret is None or refresh_secret is None:
+                raise ValueError("pass keys, or both access_secret and refresh_secret")
+            keys = StaticKeys(access_secret=access_secret, refresh_secret=refresh_secret)
+        self._keys = keys
+        self._use_fast_path = fast_path
+        refresh_key = keys.refresh_key
+        self._refresh_ring = KeyRing.of(refresh_key)
+        self._refresh_fast = _fast_path(refresh_key, REFRESH_TYP) if fast_path else None
         # Verified access tokens, by digest: a hit still repeats the time checks, and the
         # caller checks revocation. Refresh tokens are single use, so never cached.
         self._cache: VerifiedCache[tuple[AccessClaims, dict[str, Any]]] = VerifiedCache(cache_size)
+        self._ring: KeyRing | None = None
+        self._access_fast: tuple[CompactHS256, ...] = ()
         self._access_policy = ClaimsPolicy(issuer, audience, "access", leeway)
         self._refresh_policy = ClaimsPolicy(issuer, audience, "refresh", leeway)
         self._max_bytes = max_token_bytes
         self._clock = clock
 
+    def _access_ring(self) -> KeyRing:
+        ring = self._keys.ring
+        if ring is not self._ring:
+            # New keys (rotation, retirement): rebuild the fast paths and forget every
+            # cached verification, since a retired key's tokens must now be refused.
+            self._cache.clear()
+            self._access_fast = tuple(
+                fast
+                for key in ring.verifiers.values()
+                if self._use_fast_path and (fast := _fast_path(key, ACCESS_TYP)) is not None
+            )
+            self._ring = ring
+        return ring
+
     def verify_access(self, token: str) -> AccessClaims:
         self._check_size(token)
+        ring = self._access_ring()
         digest = token_digest(token) if self._cache.maxsize else b""
         cached = self._cache.get(digest) if digest else None
         if cached is not None:
             self._access_policy.validate_times(cached[1], self._clock())
             return cached[0]
-        claims = self._decode(token, self._access_fast, self._access_key, ACCESS_TYP)
+        claims = self._decode(token, self._access_fast, ring, ACCESS_TYP)
         self._access_policy.validate(claims, self._clock())
         result = AccessClaims(
             sub=string_claim(claims, "sub"),
@@ -94,7 +122,8 @@ class TokenVerifier:
 
     def verify_refresh(self, token: str) -> RefreshClaims:
         self._check_size(token)
-        claims = self._decode(token, self._refresh_fast, self._refresh_key, REFRESH_TYP)
+        fast = (self._refresh_fast,) if self._refresh_fast is not None else ()
+        claims = self._decode(token, fast, self._refresh_ring, REFRESH_TYP)
         self._refresh_policy.validate(claims, self._clock())
         return RefreshClaims(
             sub=string_claim(claims, "sub"),
@@ -111,16 +140,17 @@ class TokenVerifier:
             raise MalformedTokenError()
 
     def _decode(
-        self, token: str, fast: CompactHS256 | None, key: OctKey, typ: str
+        self, token: str, fast: tuple[CompactHS256, ...], ring: KeyRing, typ: str
     ) -> dict[str, Any]:
-        if fast is not None:
-            claims = fast.claims(token)
+        for path in fast:
+            claims = path.claims(token)
             if claims is not None:
                 return claims
         if token.count(".") != 2:
             raise MalformedTokenError()
+        key = self._select_key(token, ring)
         try:
-            decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
+            decoded = jwt.decode(token, key.key, algorithms=[key.alg])
         except BadSignatureError as exc:
             raise InvalidSignatureError() from exc
         except (JoseError, ValueError, TypeError) as exc:
@@ -135,3 +165,20 @@ class TokenVerifier:
         if not isinstance(claims, dict):
             raise MalformedTokenError()
         return claims
+
+    def _select_key(self, token: str, ring: KeyRing) -> RingKey:
+        try:
+            header = extract_compact(token.encode("ascii")).protected
+        except (JoseError, ValueError, TypeError) as exc:
+            raise MalformedTokenError() from exc
+        if not isinstance(header, dict):
+            raise MalformedTokenError()
+        if "kid" in header:
+            key = ring.get(header["kid"])
+        else:
+            only = tuple(ring.verifiers.values())
+            key = only[0] if len(only) == 1 and only[0].alg == "HS256" else None
+        if key is None or header.get("alg") != key.alg:
+            # Unknown kid, or a header naming another algorithm than its key's own.
+            raise InvalidSignatureError()
+        return key

@@ -1,0 +1,107 @@
+"""``/oauth2``: token introspection (RFC 7662) and revocation (RFC 7009)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from authgate.errors import AuthgateError, InvalidTokenError
+from authgate.http.dependencies import get_runtime
+from authgate.http.oauth_form import (
+    NO_STORE,
+    OAuthRequestError,
+    authenticate_client,
+    oauth_error,
+    read_form,
+)
+from authgate.runtime import Runtime
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/oauth2", tags=["oauth2"])
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+INACTIVE = {"active": False}
+
+
+@router.post("/introspect")
+async def introspect(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    try:
+        form = await read_form(request)
+        client = await authenticate_client(request, form, runtime.clients)
+        token = form.get("token")
+        if not token:
+            raise OAuthRequestError("The token parameter is required")
+    except AuthgateError as exc:
+        return oauth_error(exc)
+    body = await _introspection(runtime, token, form.get("token_type_hint"))
+    if body.get("active"):
+        await runtime.audit.record(
+            "token.introspected", user_id=body.get("sub"), client=client.client_id
+        )
+    return JSONResponse(body, headers=NO_STORE)
+
+
+async def _introspection(runtime: Runtime, token: str, hint: str | None) -> dict[str, Any]:
+    """RFC 7662 s2.2: anything not valid, revoked or unknown is only ``active: false``."""
+    order = ("refresh", "access") if hint == "refresh_token" else ("access", "refresh")
+    for kind in order:
+        body = await (
+            _refresh_info(runtime, token) if kind == "refresh" else _access_info(runtime, token)
+        )
+        if body is not None:
+            return body
+    return INACTIVE
+
+
+async def _access_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
+    try:
+        principal = runtime.authenticator.authenticate(token)
+    except InvalidTokenError:
+        return None
+    return {
+        "active": True,
+        "token_type": "Bearer",
+        "scope": " ".join(sorted(principal.permissions)),
+        "sub": principal.id,
+        "username": principal.email,
+        "exp": principal.expires_at,
+        "iss": runtime.settings.jwt_issuer,
+        "aud": runtime.settings.jwt_audience,
+        "jti": principal.token_id,
+        "sid": principal.session_id,
+    }
+
+
+async def _refresh_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
+    claims = await runtime.auth.live_refresh_claims(token)
+    if claims is None:
+        return None
+    return {
+        "active": True,
+        "token_type": "refresh_token",
+        "sub": claims.sub,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "iss": runtime.settings.jwt_issuer,
+        "aud": runtime.settings.jwt_audience,
+        "jti": claims.jti,
+        "sid": claims.session_id,
+    }
+
+
+@router.post("/revoke")
+async def revoke(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    try:
+        form = await read_form(request)
+        client = await authenticate_client(request, form, runtime.clients)
+        token = form.get("token")
+        if not token:
+            raise OAuthRequestError("The token parameter is required")
+    except AuthgateError as exc:
+        return oauth_error(exc)
+    # RFC 7009 s2.2: unknown and already invalid tokens also answer 200.
+    if await runtime.auth.revoke_token(token, actor="client"):
+        await runtime.audit.record("token.revoked", client=client.client_id)
+    return JSONResponse({}, headers=NO_STORE)

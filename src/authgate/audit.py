@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from authgate.clock import Clock, system_clock
@@ -16,9 +17,17 @@ logger = logging.getLogger("authgate.audit")
 
 
 class AuditTrail:
-    def __init__(self, store: SqlStore, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        *,
+        clock: Clock = system_clock,
+        observer: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        # Sees every event as it is recorded (metrics count them).
+        self._observer = observer
 
     async def record(
         self,
@@ -40,6 +49,8 @@ class AuditTrail:
             detail=detail or None,
         )
         await self._store.add_audit(row)
+        if self._observer is not None:
+            self._observer(event, detail)
         logger.info(
             "audit %s", event, extra={"event": event, "user_id": user_id, "session_id": session_id}
         )

@@ -7,10 +7,10 @@ database round trip, so a logout is effective on the next request without costin
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from authgate.devices import DeviceInfo, fingerprint
-from authgate.errors import DeviceMismatchError, RevokedTokenError
+from authgate.errors import DeviceMismatchError, InvalidTokenError, RevokedTokenError
 from authgate.principal import Principal
 from authgate.sessions.revocation import RevocationList
 from authgate.tokens.verifier import TokenVerifier
@@ -26,13 +26,24 @@ class Authenticator:
         revocations: RevocationList,
         device_check: bool = False,
         fingerprint_inputs: Sequence[str] = ("user-agent", "ip", "accept-language"),
+        on_reject: Callable[[str], None] | None = None,
     ) -> None:
         self.verifier = verifier
+        self._on_reject = on_reject
         self.revocations = revocations
         self._device_check = device_check
         self._inputs = tuple(fingerprint_inputs)
 
     def authenticate(self, token: str, device: DeviceInfo | None = None) -> Principal:
+        """The Principal of a valid, unrevoked access token; ``on_reject`` hears each refusal."""
+        try:
+            return self._authenticate(token, device)
+        except InvalidTokenError as exc:
+            if self._on_reject is not None:
+                self._on_reject(exc.reason)
+            raise
+
+    def _authenticate(self, token: str, device: DeviceInfo | None) -> Principal:
         claims = self.verifier.verify_access(token)
         if claims.session_id in self.revocations:
             raise RevokedTokenError()

@@ -6,6 +6,7 @@ The JWT secrets keep the names of the original design (`JWT_ACCESS_SECRET`,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import warnings
@@ -40,8 +41,20 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+def _rate_limit_text(value: Any) -> Any:
+    from limits import parse
+
+    parse(str(value))  # raises ValueError on bad notation
+    return value
+
+
 Duration = Annotated[int, BeforeValidator(parse_duration), Field(ge=1)]
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+RateLimitText = Annotated[str, BeforeValidator(_rate_limit_text)]
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self' https://apis.google.com; "
+    "connect-src 'self' https://api.github.com; frame-ancestors 'none'"
+)
 FingerprintInput = Literal["user-agent", "ip", "accept-language"]
 
 def _unprefixed(name: str) -> Any:
@@ -70,6 +83,10 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     state_dir: Path = Path(".authgate")
     database_url: str | None = None
+    # Hot state (revocations, rate limits, single-use markers); unset: in process.
+    redis_url: str | None = None
+    redis_key_prefix: str = "authgate:"
+    redis_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
 
     jwt_access_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("JWT_ACCESS_SECRET", "jwt_access_secret")
@@ -108,6 +125,26 @@ class Settings(BaseSettings):
     max_token_bytes: Annotated[int, Field(ge=512)] = 8 * 1024
     cleanup_interval: Duration = 300
     log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
+
+    # Hardening (docs/hardening.md). Limits use the `limits` notation: "5 per 15 minutes".
+    rate_limit_enabled: bool = True
+    rate_limit_api: RateLimitText = "100 per 15 minutes"
+    rate_limit_login: RateLimitText = "5 per 15 minutes"
+    rate_limit_oauth: RateLimitText = "5 per 15 minutes"
+    rate_limit_refresh: RateLimitText = "60 per 15 minutes"
+    rate_limit_register: RateLimitText = "10 per hour"
+    rate_limit_account: RateLimitText = "20 per 15 minutes"
+    known_client_ttl: Duration = 30 * 86400
+    trusted_proxies: CommaList = Field(default_factory=list)
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    security_headers: bool = True
+    content_security_policy: str = DEFAULT_CSP
+    hsts_max_age: Annotated[int, Field(ge=0)] = 31536000
+    cors_origins: CommaList = Field(default_factory=list)
+    csrf_protection: bool = True
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
 
     # Sign-in with OAuth/OIDC providers (docs/oauth.md). A built-in provider is enabled
     # when its client id is set; more OIDC issuers by name through oidc_providers, each
@@ -143,6 +180,7 @@ class Settings(BaseSettings):
         unknown_roles = set(self.default_roles) - set(self.role_permissions)
         if unknown_roles:
             raise ValueError(f"default roles without permissions: {sorted(unknown_roles)}")
+        _check_hardening(self)
         return self
 
     @property
@@ -168,6 +206,21 @@ class Settings(BaseSettings):
 
     def refresh_secret(self) -> str:
         return _require_secret(self.jwt_refresh_secret, "JWT_REFRESH_SECRET")
+
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
+
+
+def _check_hardening(settings: Settings) -> None:
+    for cidr in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"trusted_proxies: not an address or CIDR: {cidr!r}") from None
+    for origin in settings.cors_origins:
+        # An explicit allow-list only: never "*", never "null" (sandboxed frames, file://).
+        if not _ORIGIN.match(origin):
+            raise ValueError(f"cors_origins: not an origin (scheme://host[:port]): {origin!r}")
 
 
 def _require_secret(value: SecretStr | None, name: str) -> str:

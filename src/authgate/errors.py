@@ -20,6 +20,7 @@ carry token, secret or password values.
     │   │   └── RefreshDeviceMismatchError
     │   └── InvalidCredentialsError
     ├── PermissionDeniedError               403 (.missing)
+    ├── CsrfError                           403
     ├── InvalidRequestError                 400
     │   ├── PasswordPolicyError             422
     │   └── TokenInUrlError
@@ -49,6 +50,7 @@ __all__ = [
     "AuthgateError",
     "CodeExchangeError",
     "ConfigurationError",
+    "CsrfError",
     "DeviceMismatchError",
     "EmailTakenError",
     "ExpiredTokenError",
@@ -189,6 +191,14 @@ class PermissionDeniedError(AuthgateError):
     def __init__(self, missing: Iterable[str]) -> None:
         self.missing = tuple(sorted(missing))
         super().__init__(f"This action requires: {', '.join(self.missing)}")
+
+
+class CsrfError(AuthgateError):
+    """A cookie-authenticated change without a matching CSRF token or from a foreign origin."""
+
+    error = "CSRF check failed"
+    message = "Send the csrf_token cookie value in the X-CSRF-Token header, from this site"
+    status_code = 403
 
 
 class InvalidRequestError(AuthgateError):

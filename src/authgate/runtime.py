@@ -10,8 +10,10 @@ from authgate.audit import AuditTrail
 from authgate.authenticator import Authenticator
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
+from authgate.metrics import Metrics
 from authgate.oauth.flow import OAuthFlow
 from authgate.passwords import PasswordHasher
+from authgate.ratelimit import RateLimits, rules_from_settings
 from authgate.sessions.revocation import RevocationList
 from authgate.sessions.service import AuthService
 from authgate.storage.database import create_engine, create_schema
@@ -51,13 +53,22 @@ class Runtime:
             max_token_bytes=settings.max_token_bytes,
             clock=clock,
         )
+        self.metrics = Metrics()
+        self.ratelimits = RateLimits(
+            rules=rules_from_settings(settings),
+            redis_url=settings.redis_url,
+            key_prefix=settings.redis_key_prefix,
+            known_client_ttl=settings.known_client_ttl,
+            redis_timeout=settings.redis_timeout,
+        )
         self.authenticator = Authenticator(
+            on_reject=self.metrics.on_rejected_token,
             verifier=self.verifier,
             revocations=self.revocations,
             device_check=settings.device_check_on_access,
             fingerprint_inputs=settings.device_fingerprint_inputs,
         )
-        self.audit = AuditTrail(self.store, clock=clock)
+        self.audit = AuditTrail(self.store, clock=clock, observer=self.metrics.on_audit)
         self.hasher = PasswordHasher(
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,
@@ -86,11 +97,13 @@ class Runtime:
         )
 
     async def start(self) -> None:
+        await self.ratelimits.start()
         await create_schema(self.store.engine)
         restored = await self.auth.load_revocations()
         logger.info("authgate started; %d recent revocations restored", restored)
 
     async def close(self) -> None:
+        await self.ratelimits.close()
         await self.oauth.aclose()
         await self.store.close()
 

@@ -47,6 +47,8 @@ def make_settings(state_dir: Path, **overrides: Any) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "cookie_secure": False,
+        # Limits count across a whole test's requests; their own tests turn them on.
+        "rate_limit_enabled": False,
     }
     values.update(overrides)
     return Settings(**values)

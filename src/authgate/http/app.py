@@ -13,7 +13,7 @@ from authgate.clock import Clock, system_clock
 from authgate.config import Settings, load_settings
 from authgate.http import pages
 from authgate.http.errors import install_error_handlers
-from authgate.http.limits import BodySizeLimitMiddleware
+from authgate.http.hardening import install_hardening
 from authgate.http.routes import agent, auth, health, oauth
 from authgate.runtime import Runtime
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     )
     app.state.authgate = runtime
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_hardening(app, runtime)
     app.include_router(auth.router)
     app.include_router(oauth.router)
     app.include_router(agent.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from authgate.http.credentials import access_cookie_name, refresh_cookie_name
+from authgate.http.csrf import csrf_cookie_name, new_csrf_token
 from authgate.sessions.service import TokenPair
 
 __all__ = ["clear_auth_cookies", "set_auth_cookies"]
@@ -24,8 +25,19 @@ def set_auth_cookies(response: Response, pair: TokenPair, *, secure: bool) -> No
             httponly=True,
             samesite="lax",
         )
+    # Readable by the page's script (not HttpOnly): it echoes it in X-CSRF-Token.
+    response.set_cookie(
+        csrf_cookie_name(secure),
+        new_csrf_token(),
+        max_age=pair.refresh.expires_at - pair.refresh.issued_at,
+        path="/",
+        secure=secure,
+        httponly=False,
+        samesite="lax",
+    )
 
 
 def clear_auth_cookies(response: Response, *, secure: bool) -> None:
     for name in (access_cookie_name(secure), refresh_cookie_name(secure)):
         response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
+    response.delete_cookie(csrf_cookie_name(secure), path="/", secure=secure, samesite="lax")

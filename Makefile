@@ -24,8 +24,14 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# The OpenID Connect provider the OAuth tests run against (oauth2-mock-server), from its lock.
+OAUTH_SERVER := tests/oauth/server
+$(OAUTH_SERVER)/node_modules/.installed: $(OAUTH_SERVER)/package-lock.json
+	npm ci --prefix $(OAUTH_SERVER) --no-audit --no-fund --silent
+	touch $@
+
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test chromium
+install-test: $(VENV)/.installed-test chromium $(OAUTH_SERVER)/node_modules/.installed
 
 run: install
 	@echo "authgate on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"

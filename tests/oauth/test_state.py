@@ -15,7 +15,9 @@ SECRET = "a-test-secret-that-is-long-enough-0123456789"
 
 
 def manager(clock: FrozenClock, secret: str = SECRET) -> StateManager:
-    return StateManager(key=derive_state_key(secret), used=MemoryUsedStates(clock=clock), clock=clock)
+    return StateManager(
+        key=derive_state_key(secret), used=MemoryUsedStates(clock=clock), clock=clock
+    )
 
 
 def issue(states: StateManager, provider: str = "google") -> tuple[str, str, str]:
@@ -32,7 +34,8 @@ async def test_round_trip_returns_what_was_sealed(clock: FrozenClock) -> None:
     sealed = await states.consume(cookie, provider="google", state=state)
     assert sealed.verifier == verifier
     assert sealed.return_to == "/app"
-    assert sealed.nonce and len(sealed.nonce) >= 43
+    assert sealed.nonce is not None
+    assert len(sealed.nonce) >= 43
     assert sealed.issued_at == int(clock())
 
 

@@ -10,7 +10,12 @@ import hmac
 from collections.abc import Callable, Sequence
 
 from authgate.devices import DeviceInfo, fingerprint
-from authgate.errors import DeviceMismatchError, InvalidTokenError, RevokedTokenError
+from authgate.errors import (
+    DeviceMismatchError,
+    InvalidTokenError,
+    RevokedTokenError,
+    StorageUnavailableError,
+)
 from authgate.principal import Principal
 from authgate.sessions.revocation import RevocationList
 from authgate.tokens.verifier import TokenVerifier
@@ -47,6 +52,9 @@ class Authenticator:
         claims = self.verifier.verify_access(token)
         if claims.session_id in self.revocations:
             raise RevokedTokenError()
+        if self.revocations.stale:
+            # Fail closed: the revocation view could not be confirmed for too long.
+            raise StorageUnavailableError("revocations")
         if self._device_check and device is not None:
             presented = fingerprint(device, self._inputs)
             if not hmac.compare_digest(presented, claims.device_fingerprint):

@@ -28,6 +28,8 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(users_app, name="users")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(audit_app, name="audit")
+db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -56,19 +58,94 @@ def serve(
     import uvicorn
 
     settings = _settings()
-    if workers > 1:
-        # Revocations are held in process; several workers need shared state first.
-        raise _fail("--workers > 1 needs shared revocation state (not yet available)")
-    from authgate.http.app import create_app
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if workers == 1:
+        from authgate.http.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        proxy_headers=False,
-        server_header=False,
-    )
+        uvicorn.run(create_app(settings), **options)
+        return
+    if settings.redis_url is None:
+        # Revocations, rate-limit counters and one-time markers would stay in each
+        # worker's memory: a logout or a failed login would not reach the others.
+        raise _fail(
+            "--workers > 1 needs shared hot state: set AUTHGATE_REDIS_URL (see docs/deploy.md)"
+        )
+    if settings.migrate_on_start:
+        _run(_db_upgrade(settings, "head"))  # once, before the workers race for it
+    # Each worker builds its own app from the same environment.
+    uvicorn.run("authgate.http.app:create_app", factory=True, workers=workers, **options)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Apply pending migrations to AUTHGATE_DATABASE_URL (safe to run concurrently)."""
+    current = _run(_db_upgrade(_settings(check_secrets=False), revision))
+    typer.echo(f"database at revision {current}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the head this authgate expects."""
+    from authgate.storage.migrate import head_revision
+
+    current = _run(_db_current(_settings(check_secrets=False)))
+    typer.echo(f"database at revision {current or 'none'}; head is {head_revision()}")
+    if current != head_revision():
+        raise typer.Exit(code=1)
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the change does.")],
+) -> None:
+    """Developers: write a revision for the model changes (compared on a scratch SQLite)."""
+    import tempfile
+
+    from authgate.storage.database import create_engine
+    from authgate.storage.migrate import autogenerate_revision, upgrade
+
+    async def generate(url: str) -> None:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+            await autogenerate_revision(engine, message)
+        finally:
+            await engine.dispose()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        _run(generate(f"sqlite+aiosqlite:///{scratch}/scratch.db"))
+
+
+async def _db_upgrade(settings: Settings, revision: str) -> str | None:
+    from authgate.storage.database import create_engine
+    from authgate.storage.migrate import upgrade
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        return await upgrade(engine, revision)
+    except AuthgateError as exc:
+        raise _fail(exc.message) from exc
+    finally:
+        await engine.dispose()
+
+
+async def _db_current(settings: Settings) -> str | None:
+    from authgate.storage.database import create_engine
+    from authgate.storage.migrate import current_revision
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
 
 
 @secrets_app.command("generate")

@@ -83,6 +83,23 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     state_dir: Path = Path(".authgate")
     database_url: str | None = None
+    # Bounded pool: when every connection is busy for db_pool_timeout seconds, 503.
+    db_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    db_max_overflow: Annotated[int, Field(ge=0, le=1000)] = 5
+    db_pool_timeout: Annotated[float, Field(gt=0, le=120)] = 5.0
+    db_connect_timeout: Annotated[float, Field(gt=0, le=120)] = 5.0
+    db_command_timeout: Annotated[float, Field(gt=0, le=600)] = 15.0
+    # None: apply migrations at startup only on the embedded SQLite default.
+    auto_migrate: bool | None = None
+    # Hot state (revocations, rate limits, single-use markers); unset: in process.
+    redis_url: str | None = None
+    redis_key_prefix: str = "authgate:"
+    redis_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
+    # Without the Redis subscription, the revocation view is kept current by polling
+    # the database this often; access checks answer 503 once it is older than the max.
+    revocation_poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+    revocation_resync_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    revocation_max_staleness: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # Hot state (revocations, rate limits, single-use markers); unset: in process.
     redis_url: str | None = None
     redis_key_prefix: str = "authgate:"
@@ -196,6 +213,12 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'authgate.db'}"
+
+    @property
+    def migrate_on_start(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.resolved_database_url.startswith("sqlite")
 
     def permissions_for(self, roles: list[str]) -> list[str]:
         perms = {perm for role in roles for perm in self.role_permissions.get(role, ())}

@@ -28,16 +28,17 @@ carry token, secret or password values.
     │   ├── RegistrationClosedError         403
     │   └── EmailTakenError                 409
     ├── NotFoundError                       404
-    └── OAuthLoginError                     400 (.provider)
-        ├── UnknownProviderError            404
-        ├── OAuthStateError                 (.reason)
-        ├── ProviderDeniedError             (.provider_error)
-        ├── IssuerMismatchError
-        ├── CodeExchangeError
-        ├── IdTokenError                    (.claim)
-        ├── RedirectNotAllowedError
-        ├── AccountDisabledError            403
-        └── ProviderUnavailableError        502
+    ├── OAuthLoginError                     400 (.provider)
+    │   ├── UnknownProviderError            404
+    │   ├── OAuthStateError                 (.reason)
+    │   ├── ProviderDeniedError             (.provider_error)
+    │   ├── IssuerMismatchError
+    │   ├── CodeExchangeError
+    │   ├── IdTokenError                    (.claim)
+    │   ├── RedirectNotAllowedError
+    │   ├── AccountDisabledError            403
+    │   └── ProviderUnavailableError        502
+    └── StorageUnavailableError             503 (.store)
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ __all__ = [
     "RegistrationClosedError",
     "RegistrationError",
     "RevokedTokenError",
+    "StorageUnavailableError",
     "TokenInUrlError",
     "TokenMissingError",
     "UnknownProviderError",
@@ -320,3 +322,18 @@ class ProviderUnavailableError(OAuthLoginError):
     error = "Provider unavailable"
     message = "The sign-in provider did not answer in time; please try again"
     status_code = 502
+
+
+class StorageUnavailableError(AuthgateError):
+    """The database or Redis cannot be reached in time (down, or its pool exhausted).
+
+    Answered with 503 so clients retry; never a hang and never a 500.
+    """
+
+    error = "Service unavailable"
+    message = "The authentication store is temporarily unavailable; retry shortly"
+    status_code = 503
+
+    def __init__(self, store: str = "database", message: str | None = None) -> None:
+        self.store = store
+        super().__init__(message)

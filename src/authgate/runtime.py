@@ -16,7 +16,9 @@ from authgate.passwords import PasswordHasher
 from authgate.ratelimit import RateLimits, rules_from_settings
 from authgate.sessions.revocation import RevocationList
 from authgate.sessions.service import AuthService
-from authgate.storage.database import create_engine, create_schema
+from authgate.storage.database import PoolLimits, create_engine
+from authgate.storage.hotstate import build_hot_state
+from authgate.storage.migrate import require_head, upgrade
 from authgate.storage.store import SqlStore
 from authgate.tokens.issuer import TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
@@ -31,8 +33,10 @@ class Runtime:
     def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
         self.settings = settings
         self.clock = clock
-        self.store = SqlStore(create_engine(settings.resolved_database_url))
+        self.store = SqlStore(create_engine(settings.resolved_database_url, _pool(settings)))
         self.revocations = RevocationList()
+        self.hot = build_hot_state(settings, local=self.revocations, store=self.store, clock=clock)
+        self.single_use = self.hot.single_use
         secrets = {
             "access_secret": settings.access_secret(),
             "refresh_secret": settings.refresh_secret(),
@@ -91,18 +95,30 @@ class Runtime:
             revocations=self.revocations,
             audit=self.audit,
             clock=clock,
+            revocation_feed=self.hot.revocation_feed,
         )
         self.oauth = OAuthFlow.from_settings(
-            settings, store=self.store, audit=self.audit, clock=clock
+            settings, store=self.store, audit=self.audit, used_states=self.single_use, clock=clock
         )
 
     async def start(self) -> None:
         await self.ratelimits.start()
-        await create_schema(self.store.engine)
+        if self.settings.migrate_on_start:
+            await upgrade(self.store.engine)
+        else:
+            await require_head(self.store.engine)
+        await self.keys.start()
         restored = await self.auth.load_revocations()
-        logger.info("authgate started; %d recent revocations restored", restored)
+        await self.hot.revocation_feed.start()
+        logger.info(
+            "authgate started; %d recent revocations restored; hot state: %s",
+            restored,
+            self.hot.backend,
+        )
+
 
     async def close(self) -> None:
+        await self.hot.revocation_feed.close()
         await self.ratelimits.close()
         await self.oauth.aclose()
         await self.store.close()
@@ -117,3 +133,13 @@ class Runtime:
                 logger.exception("cleanup failed")
             else:
                 logger.debug("cleanup removed %d sessions", removed)
+
+
+def _pool(settings: Settings) -> PoolLimits:
+    return PoolLimits(
+        size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        timeout=settings.db_pool_timeout,
+        connect_timeout=settings.db_connect_timeout,
+        command_timeout=settings.db_command_timeout,
+    )

@@ -14,6 +14,7 @@ For revocation-sensitive routes, ``introspect=True`` also asks authgate (RFC 766
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +31,8 @@ from authgate.keys.keyring import ASYMMETRIC_ALGORITHMS
 from authgate.tokens.claims import ACCESS_TYP, ClaimsPolicy
 
 __all__ = ["RemoteVerifier"]
+
+logger = logging.getLogger("authgate.verify")
 
 
 class RemoteVerifier:
@@ -102,10 +105,15 @@ class RemoteVerifier:
             # Another caller just fetched, or (unforced) the cache is still fresh.
             if since < self._min_refetch or (not force and since <= self._cache_ttl):
                 return
-            response = await self._http.get(self._jwks_url)
-            response.raise_for_status()
-            self._keys = _index(response.json())
+            # Counted from the attempt: a failing endpoint is not retried on every request.
             self._fetched_at = self._clock()
+            try:
+                response = await self._http.get(self._jwks_url)
+                response.raise_for_status()
+                self._keys = _index(response.json())
+            except (httpx.HTTPError, JoseError, ValueError, TypeError, AttributeError, KeyError):
+                # Keep the keys we have: their tokens still verify, unknown kids are refused.
+                logger.warning("could not fetch the JWKS from %s", self._jwks_url, exc_info=True)
 
     async def _active(self, token: str) -> bool:
         if self._introspection_url is None or self._client_auth is None:

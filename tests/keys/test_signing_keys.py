@@ -28,9 +28,7 @@ def alg(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def asym_app(
-    settings_factory: Any, clock: FrozenClock, alg: str
-) -> AsyncIterator[FastAPI]:
+async def asym_app(settings_factory: Any, clock: FrozenClock, alg: str) -> AsyncIterator[FastAPI]:
     settings = settings_factory(signing_alg=alg, encryption_key=generate_kek())
     application = create_app(settings, clock=clock)
     async with lifespan(application):
@@ -150,13 +148,12 @@ async def test_hs_header_with_asymmetric_kid_is_refused(
     pair = await login(asym_client)
     kid = header(pair["accessToken"])["kid"]
     jwk = keys_of(asym_app).ring.get(kid)
-    assert jwk is not None and jwk.public_jwk is not None
+    assert jwk is not None
+    assert jwk.public_jwk is not None
     public_bytes = json.dumps(jwk.public_jwk).encode()
     claims = jwt.decode(pair["accessToken"], options={"verify_signature": False})
     forged = _hs256(claims, public_bytes, {"alg": "HS256", "typ": "at+jwt", "kid": kid})
-    response = await asym_client.post(
-        "/api/ai/chat", json={"message": "x"}, headers=bearer(forged)
-    )
+    response = await asym_client.post("/api/ai/chat", json={"message": "x"}, headers=bearer(forged))
     assert response.status_code == 401
 
 
@@ -170,9 +167,7 @@ async def test_asymmetric_kid_with_another_asymmetric_alg_is_refused(
     new_head = json.loads(base64.urlsafe_b64decode(head + "=="))
     new_head["alg"] = other
     forged = ".".join([_b64(json.dumps(new_head).encode()), payload, sig])
-    response = await asym_client.post(
-        "/api/ai/chat", json={"message": "x"}, headers=bearer(forged)
-    )
+    response = await asym_client.post("/api/ai/chat", json={"message": "x"}, headers=bearer(forged))
     assert response.status_code == 401
 
 

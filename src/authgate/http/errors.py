@@ -37,6 +37,9 @@ def error_response(exc: AuthgateError) -> JSONResponse:
     elif isinstance(exc, PermissionDeniedError):
         scope = " ".join(exc.missing)
         headers["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope", scope="{scope}"'
+    elif exc.status_code == 503:
+        # RFC 9110 s10.2.3: a store outage is temporary; tell clients when to retry.
+        headers["Retry-After"] = "1"
     return JSONResponse(
         {"error": exc.error, "message": exc.message}, status_code=exc.status_code, headers=headers
     )

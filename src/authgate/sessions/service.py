@@ -26,7 +26,9 @@ from authgate.errors import (
     RefreshTokenReuseError,
 )
 from authgate.sessions.revocation import RevocationList
+from authgate.storage.memory import LocalRevocationFeed
 from authgate.storage.models import RefreshToken, Session, User
+from authgate.storage.protocols import RevocationFeed
 from authgate.storage.store import SqlStore
 from authgate.tokens.claims import RefreshClaims
 from authgate.tokens.issuer import IssuedToken, TokenIssuer
@@ -67,12 +69,14 @@ class AuthService:
         revocations: RevocationList,
         audit: AuditTrail,
         clock: Clock = system_clock,
+        revocation_feed: RevocationFeed | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._issuer = issuer
         self._verifier = verifier
         self._revocations = revocations
+        self._feed = revocation_feed or LocalRevocationFeed()
         self._audit = audit
         self._clock = clock
         self._inputs = tuple(settings.device_fingerprint_inputs)
@@ -205,6 +209,8 @@ class AuthService:
         # Local view first: the revocation holds from the next request, even mid-write.
         self._revocations.revoke(session_ids, now + self._revocation_ttl)
         revoked = await self._store.revoke_sessions(session_ids, reason, now)
+        # Then the other instances, only once the database holds it.
+        await self._feed.publish(session_ids, now + self._revocation_ttl)
         for session_id in revoked:
             await self._audit.record(
                 "session.revoked",

@@ -1,7 +1,12 @@
-"""Engine and session factory for the SQL store (SQLite embedded, PostgreSQL at scale)."""
+"""Engine and session factory for the SQL store (SQLite embedded, PostgreSQL at scale).
+
+Pools are bounded: a request that cannot get a connection within ``pool_timeout``
+fails (and the store turns that into a 503) instead of queueing without end.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +16,48 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from authgate.storage.models import Base
 
-__all__ = ["create_engine", "create_schema", "session_factory"]
+__all__ = ["PoolLimits", "create_engine", "create_schema", "session_factory"]
 
 
-def create_engine(url: str) -> AsyncEngine:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolLimits:
+    size: int = 10
+    max_overflow: int = 5
+    timeout: float = 5.0
+    connect_timeout: float = 5.0
+    command_timeout: float = 15.0
+
+
+def create_engine(url: str, limits: PoolLimits | None = None) -> AsyncEngine:
+    limits = limits or PoolLimits()
     parsed = make_url(url)
+    pool: dict[str, Any] = {
+        "pool_size": limits.size,
+        "max_overflow": limits.max_overflow,
+        "pool_timeout": limits.timeout,
+    }
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args=_connect_args(parsed.get_driver_name(), limits),
+            **pool,
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+    else:
+        engine = create_async_engine(url, connect_args={"timeout": 30})
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _connect_args(driver: str, limits: PoolLimits) -> dict[str, Any]:
+    if driver == "asyncpg":
+        # `timeout` bounds connecting; `command_timeout` bounds a statement on a
+        # server that stopped answering without closing the socket.
+        return {"timeout": limits.connect_timeout, "command_timeout": limits.command_timeout}
+    return {}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -40,5 +75,6 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
+    """Create every table directly, bypassing migrations (for throwaway databases)."""
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)

@@ -8,14 +8,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AuditEvent", "Base", "Identity", "RefreshToken", "Session", "User"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Identity",
+    "OAuthClient",
+    "RefreshToken",
+    "Session",
+    "SigningKey",
+    "User",
+]
 
 
 class Base(DeclarativeBase):
-    pass
+    # Named constraints, the same on SQLite and PostgreSQL, so migrations can alter them.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
 
 
 class User(Base):
@@ -32,12 +60,21 @@ class User(Base):
 
 
 class Session(Base):
-    """A login on one device; refresh tokens and access tokens belong to it."""
+    """A grant: refresh tokens and access tokens belong to it.
+
+    ``kind`` is ``login`` (a person on a device), ``delegation`` (an agent acting for
+    the user under ``parent_id``'s session, with narrowed ``scopes``) or ``agent`` (an
+    agent on its own, client credentials). Revoking a session revokes its children.
+    """
 
     __tablename__ = "sessions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="login", server_default="login")
+    parent_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    actor: Mapped[str | None] = mapped_column(String(64), index=True)
+    scopes: Mapped[list[str] | None] = mapped_column(JSON)
     device_fingerprint: Mapped[str] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip: Mapped[str | None] = mapped_column(String(64))
@@ -76,6 +113,44 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class SigningKey(Base):
+    """An asymmetric signing key and its place in the rotation (next/active/retiring/retired).
+
+    The private half is stored only encrypted under the key-encryption key ``kek_id``.
+    """
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    activated_at: Mapped[int | None] = mapped_column(BigInteger)
+    retiring_at: Mapped[int | None] = mapped_column(BigInteger)
+    retire_after: Mapped[int | None] = mapped_column(BigInteger)
+    retired_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class OAuthClient(Base):
+    """A machine caller: an agent or a resource server. Only a hash of its secret is kept."""
+
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # agent | resource_server
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    owner_user_id: Mapped[str | None] = mapped_column(String(36))
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    dpop_required: Mapped[bool] = mapped_column(default=False)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class Identity(Base):

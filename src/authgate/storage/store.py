@@ -1,20 +1,38 @@
-"""The SQL store: every query authgate runs against the durable database."""
+"""The SQL store: every query authgate runs against the durable database.
+
+Every query runs inside ``_db()``, the store boundary: a database that is down, slow to
+connect, or whose bounded pool is exhausted surfaces as ``StorageUnavailableError``
+(503), never as a hang or a 500. Each method is one transaction, so a failure leaves
+no partial write behind.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from authgate.errors import EmailTakenError
+from authgate.errors import EmailTakenError, StorageUnavailableError
 from authgate.storage.database import session_factory
 from authgate.storage.models import AuditEvent, RefreshToken, Session, User
 
-__all__ = ["RotationOutcome", "SqlStore"]
+__all__ = ["RotationOutcome", "SqlStore", "is_unavailable"]
+
+# Connection-level failures; constraint violations and bugs are not among them.
+_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached now (retry later)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _UNAVAILABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +52,25 @@ class SqlStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    @asynccontextmanager
+    async def _db(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._sessions() as db:
+                yield db
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise StorageUnavailableError("database") from exc
+            raise
+
+    async def ping(self) -> None:
+        """One round trip; raises StorageUnavailableError when the database is down."""
+        async with self._db() as db:
+            await db.execute(select(1))
+
     # Users
 
     async def add_user(self, user: User) -> User:
-        async with self._sessions() as db:
+        async with self._db() as db:
             db.add(user)
             try:
                 await db.commit()
@@ -46,16 +79,16 @@ class SqlStore:
         return user
 
     async def user_by_email(self, email: str) -> User | None:
-        async with self._sessions() as db:
+        async with self._db() as db:
             result = await db.execute(select(User).where(User.email == email))
             return result.scalar_one_or_none()
 
     async def user_by_id(self, user_id: str) -> User | None:
-        async with self._sessions() as db:
+        async with self._db() as db:
             return await db.get(User, user_id)
 
     async def list_users(self, *, limit: int, offset: int) -> Sequence[User]:
-        async with self._sessions() as db:
+        async with self._db() as db:
             query = select(User).order_by(User.created_at, User.id).limit(limit).offset(offset)
             return (await db.execute(query)).scalars().all()
 
@@ -66,25 +99,25 @@ class SqlStore:
         values: dict[str, Any] = {"password_hash": password_hash}
         if changed_at is not None:
             values["password_changed_at"] = changed_at
-        async with self._sessions() as db:
+        async with self._db() as db:
             await db.execute(update(User).where(User.id == user_id).values(**values))
             await db.commit()
 
     # Sessions and refresh tokens
 
     async def add_session(self, session: Session, refresh: RefreshToken) -> None:
-        async with self._sessions() as db:
+        async with self._db() as db:
             db.add(session)
             await db.flush()
             db.add(refresh)
             await db.commit()
 
     async def session_by_id(self, session_id: str) -> Session | None:
-        async with self._sessions() as db:
+        async with self._db() as db:
             return await db.get(Session, session_id)
 
     async def active_sessions(self, user_id: str, now: int) -> Sequence[Session]:
-        async with self._sessions() as db:
+        async with self._db() as db:
             query = (
                 select(Session)
                 .where(Session.user_id == user_id, Session.revoked_at.is_(None))
@@ -101,7 +134,7 @@ class SqlStore:
         The conditional UPDATE is the arbiter under concurrency: of several requests
         presenting the same token, exactly one sees a row count of 1.
         """
-        async with self._sessions() as db:
+        async with self._db() as db:
             claimed = await db.execute(
                 update(RefreshToken)
                 .where(
@@ -133,7 +166,7 @@ class SqlStore:
         """Revoke the given sessions and their refresh tokens; return those newly revoked."""
         if not session_ids:
             return []
-        async with self._sessions() as db:
+        async with self._db() as db:
             live = await db.execute(
                 select(Session.id).where(Session.id.in_(session_ids), Session.revoked_at.is_(None))
             )
@@ -153,20 +186,20 @@ class SqlStore:
         return revoked
 
     async def user_session_ids(self, user_id: str) -> list[str]:
-        async with self._sessions() as db:
+        async with self._db() as db:
             query = select(Session.id).where(
                 Session.user_id == user_id, Session.revoked_at.is_(None)
             )
             return list((await db.execute(query)).scalars().all())
 
     async def revoked_since(self, since: int) -> list[tuple[str, int]]:
-        async with self._sessions() as db:
+        async with self._db() as db:
             query = select(Session.id, Session.revoked_at).where(Session.revoked_at >= since)
             return [(sid, at) for sid, at in (await db.execute(query)).all() if at is not None]
 
     async def delete_expired(self, *, now: int, revoked_before: int) -> int:
         """Remove expired sessions and those revoked long enough ago that no token survives."""
-        async with self._sessions() as db:
+        async with self._db() as db:
             await db.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
             stale = select(Session.id).where(
                 or_(Session.expires_at <= now, Session.revoked_at <= revoked_before)
@@ -181,12 +214,12 @@ class SqlStore:
     # Audit trail
 
     async def add_audit(self, event: AuditEvent) -> None:
-        async with self._sessions() as db:
+        async with self._db() as db:
             db.add(event)
             await db.commit()
 
     async def recent_audit(self, *, limit: int, event: str | None = None) -> Sequence[AuditEvent]:
-        async with self._sessions() as db:
+        async with self._db() as db:
             query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
             if event is not None:
                 query = query.where(AuditEvent.event == event)

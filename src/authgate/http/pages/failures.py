@@ -12,14 +12,33 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from authgate.errors import (
+    AccountDisabledError,
+    AuthgateError,
+    CodeExchangeError,
+    IdTokenError,
+    IssuerMismatchError,
+    OAuthStateError,
+    ProviderDeniedError,
+    ProviderUnavailableError,
+    RedirectNotAllowedError,
+    RegistrationClosedError,
+    UnknownProviderError,
+)
 from authgate.http.dependencies import get_runtime
 from authgate.http.pages.providers import provider_label
 from authgate.http.pages.templates import error_page
 from authgate.runtime import Runtime
 
-__all__ = ["failure_message", "oauth_failure_url", "router"]
+__all__ = [
+    "failure_message",
+    "failure_reason",
+    "failure_redirect",
+    "oauth_failure_url",
+    "router",
+]
 
 router = APIRouter(include_in_schema=False)
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -39,14 +58,40 @@ _MESSAGES = {
     "invalid_state": "This sign-in attempt expired or did not start on this site. "
     "Start again from the sign-in page.",
     "invalid_token": "The answer from {provider} could not be verified, so you were not signed in.",
-    "email_unverified": "{provider} has not verified your email address, so it cannot be "
-    "linked to an existing account. Sign in with your password instead.",
+    "invalid_grant": "{provider} refused the sign-in code. Start again from the sign-in page.",
     "account_disabled": "This account is disabled.",
     "registration_closed": "There is no account for this {provider} identity, and new "
     "accounts cannot be created here.",
     "rate_limited": "Too many sign-in attempts. Wait a few minutes and try again.",
     "unknown_provider": "That sign-in provider is not available here.",
 }
+# Checked in order: the first class the error is an instance of gives the reason.
+_REASONS: tuple[tuple[type[AuthgateError], str], ...] = (
+    (OAuthStateError, "invalid_state"),
+    (IssuerMismatchError, "invalid_token"),
+    (IdTokenError, "invalid_token"),
+    (CodeExchangeError, "invalid_grant"),
+    (AccountDisabledError, "account_disabled"),
+    (ProviderUnavailableError, "temporarily_unavailable"),
+    (UnknownProviderError, "unknown_provider"),
+    (RedirectNotAllowedError, "invalid_request"),
+    (RegistrationClosedError, "registration_closed"),
+)
+
+
+def failure_reason(exc: AuthgateError) -> str:
+    """The reason code the error page shows for a failed OAuth sign-in."""
+    if isinstance(exc, ProviderDeniedError):
+        return exc.provider_error if exc.provider_error in _MESSAGES else "provider_error"
+    return next((code for cls, code in _REASONS if isinstance(exc, cls)), "oauth_failed")
+
+
+def failure_redirect(request: Request, exc: AuthgateError, provider: str) -> Response | None:
+    """For a browser (``Accept: text/html``), 303 to the error page; None for API clients."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return None
+    url = oauth_failure_url(failure_reason(exc), provider[:64])
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
 
 def failure_message(reason: str | None, provider_label: str | None) -> str:

@@ -11,7 +11,14 @@ from urllib.parse import urlencode
 
 from authgate.runtime import Runtime
 
-__all__ = ["IdentityView", "ProviderButton", "linked_identities", "provider_buttons"]
+__all__ = [
+    "IdentityView",
+    "ProviderButton",
+    "label_for",
+    "linked_identities",
+    "provider_buttons",
+    "provider_label",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +35,23 @@ class IdentityView:
     linked_at: int
 
 
+_LABELS = {"google": "Google", "github": "GitHub", "auth0": "Auth0"}
+
+
+def label_for(name: str) -> str:
+    """A provider's display name: the brand for built-ins, else the configured name."""
+    return _LABELS.get(name) or name.replace("_", " ").replace("-", " ").title()
+
+
 def _configured(runtime: Runtime) -> dict[str, str]:
-    """Configured providers, name -> display label (none until OAuth is set up)."""
-    del runtime
-    return {}
+    """Configured providers, name -> display label."""
+    return {name: label_for(name) for name in runtime.oauth.providers}
 
 
 def provider_buttons(runtime: Runtime, next_path: str) -> list[ProviderButton]:
-    query = urlencode({"next": next_path})
+    # The OAuth start route redirects a browser to the provider and, after the
+    # callback, back to returnTo (checked again there against its allow-list).
+    query = urlencode({"returnTo": next_path, "redirect": "true"})
     return [
         ProviderButton(name, label, f"/auth/oauth/{name}?{query}")
         for name, label in _configured(runtime).items()
@@ -50,7 +66,7 @@ def provider_label(runtime: Runtime, name: str | None) -> str | None:
 
 async def linked_identities(runtime: Runtime, user_id: str) -> list[IdentityView] | None:
     """The user's linked provider accounts; None when no provider is configured."""
-    if not _configured(runtime):
+    if not runtime.oauth.providers:
         return None
-    del user_id
-    return []
+    rows = await runtime.oauth.identities(user_id)
+    return [IdentityView(label_for(row.provider), row.email, row.created_at) for row in rows]

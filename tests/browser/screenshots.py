@@ -1,0 +1,97 @@
+"""``make screenshots``: a PNG of each page, for docs/pages.md.
+
+python -m tests.browser.screenshots docs/screenshots
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.browser.live import PASSWORD, launch_chromium, live_server
+
+DESKTOP = {"width": 1024, "height": 720}
+PHONE = {"width": 375, "height": 740}
+FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+SAFARI_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+# A provider is configured so the sign-in page shows its button; it is never contacted.
+PROVIDER = {
+    "oidc_providers": ["corp"],
+    "oidc_provider_settings": {
+        "corp": {
+            "issuer": "https://sso.example.com",
+            "client_id": "authgate",
+            "client_secret": "screenshot-only-client-secret",
+            "redirect_uri": "http://127.0.0.1/auth/oauth/corp/callback",
+        }
+    },
+    "rate_limit_enabled": True,
+    "rate_limit_login": "3 per 15 minutes",
+}
+
+
+def sign_in(browser: Browser, url: str, user_agent: str | None = None) -> None:
+    context = browser.new_context(base_url=url, user_agent=user_agent)
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/account")
+    context.close()
+
+
+def shoot(page: Page, out: Path, name: str) -> None:
+    page.wait_for_load_state("load")
+    page.screenshot(path=out / f"{name}.png", full_page=True)
+    print(f"wrote {out / name}.png")
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory() as state,
+        live_server(Path(state), **PROVIDER) as server,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
+        desk = browser.new_context(base_url=server.url, viewport=DESKTOP).new_page()
+        desk.goto("/login")
+        shoot(desk, out, "login")
+        desk.goto("/register")
+        desk.get_by_label("Email").fill("ada@example.com")
+        desk.get_by_label("Name").fill("Ada Lovelace")
+        shoot(desk, out, "register")
+        desk.get_by_label("Password").fill(PASSWORD)
+        desk.get_by_role("button", name="Create account").click()
+        desk.wait_for_url("**/account")
+        sign_in(browser, server.url, FIREFOX_WINDOWS)
+        sign_in(browser, server.url, SAFARI_IPHONE)
+        desk.reload()
+        shoot(desk, out, "account")
+
+        phone = browser.new_context(base_url=server.url, viewport=PHONE).new_page()
+        for attempt in range(4):
+            phone.goto("/login")
+            phone.get_by_label("Email").fill("mallory@example.com")
+            phone.get_by_label("Password").fill(f"guess number {attempt}")
+            phone.get_by_role("button", name="Sign in").click()
+            if attempt == 0:
+                shoot(phone, out, "login-error-phone")
+        shoot(phone, out, "login-rate-limited-phone")
+        phone.context.add_cookies(desk.context.cookies())
+        phone.goto("/account")
+        shoot(phone, out, "account-phone")
+        desk.goto("/auth/error?reason=access_denied&provider=corp")
+        shoot(desk, out, "oauth-error")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))

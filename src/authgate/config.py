@@ -100,10 +100,6 @@ class Settings(BaseSettings):
     revocation_poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     revocation_resync_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
     revocation_max_staleness: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    # Hot state (revocations, rate limits, single-use markers); unset: in process.
-    redis_url: str | None = None
-    redis_key_prefix: str = "authgate:"
-    redis_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
 
     jwt_access_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("JWT_ACCESS_SECRET", "jwt_access_secret")

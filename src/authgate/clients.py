@@ -14,6 +14,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import select, update
@@ -118,6 +119,10 @@ class ClientRegistry:
         secret = secrets.token_urlsafe(32)
         await self._update(client_id, secret_hash=_hash_secret(secret))
         return secret
+
+    async def set_jwks(self, client_id: str, jwks: dict[str, Any]) -> None:
+        """Register the public keys the client signs ``private_key_jwt`` assertions with."""
+        await self._update(client_id, jwks=jwks)
 
     async def disable(self, client_id: str) -> None:
         await self._update(client_id, disabled=True)

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["DeviceInfo", "fingerprint"]
+__all__ = ["DeviceInfo", "agent_fingerprint", "fingerprint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +28,8 @@ def fingerprint(device: DeviceInfo, inputs: Sequence[str]) -> str:
     }
     material = "|".join(values[name] for name in inputs)
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def agent_fingerprint(client_id: str) -> str:
+    """The 'device' of an agent is its client identity: its grants refresh only with it."""
+    return hashlib.sha256(f"agent|{client_id}".encode()).hexdigest()

@@ -9,14 +9,28 @@ __all__ = ["Principal"]
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who is calling. ``id`` is the user (or ``agent:<client id>`` for an agent on its
+    own); ``actor`` is set when an agent acts for that user under a delegation."""
+
     id: str
-    email: str
+    email: str | None
     roles: tuple[str, ...]
     permissions: frozenset[str]
     session_id: str
     device_fingerprint: str
     token_id: str
     expires_at: int
+    actor: str | None = None
+    client_id: str | None = None
+    jkt: str | None = None
 
     def has(self, *permissions: str) -> bool:
         return self.permissions.issuperset(permissions)
+
+    @property
+    def is_delegated(self) -> bool:
+        return self.actor is not None
+
+    @property
+    def is_agent(self) -> bool:
+        return self.id.startswith("agent:") or self.actor is not None

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from authgate.client_assertion import ASSERTION_TYPE, ClientAssertionVerifier
 from authgate.clients import ClientRegistry, InvalidClientError, parse_basic_auth
 from authgate.errors import AuthgateError
 from authgate.storage.models import OAuthClient
@@ -60,13 +61,22 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 async def authenticate_client(
-    request: Request, form: dict[str, str], registry: ClientRegistry
+    request: Request,
+    form: dict[str, str],
+    registry: ClientRegistry,
+    assertions: ClientAssertionVerifier | None = None,
 ) -> OAuthClient:
-    """client_secret_basic or client_secret_post, never both (RFC 6749 s2.3)."""
+    """client_secret_basic, client_secret_post or private_key_jwt; exactly one (RFC 6749
+    s2.3, RFC 7523 s2.2)."""
     basic = parse_basic_auth(request.headers.get("authorization"))
     posted = form.get("client_id"), form.get("client_secret")
-    if basic is not None and posted[1] is not None:
+    assertion = form.get("client_assertion")
+    if sum((basic is not None, posted[1] is not None, assertion is not None)) > 1:
         raise OAuthRequestError("Use one client authentication method")
+    if assertion is not None and assertions is not None:
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise OAuthRequestError("Unsupported client_assertion_type")
+        return await assertions.authenticate(assertion, posted[0])
     if basic is not None:
         return await registry.authenticate(*basic)
     if posted[0] is not None and posted[1] is not None:

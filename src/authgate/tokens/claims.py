@@ -29,7 +29,7 @@ REFRESH_TYP = "rt+jwt"
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
     sub: str
-    email: str
+    email: str | None  # absent for an agent acting on its own (client credentials)
     roles: tuple[str, ...]
     permissions: frozenset[str]
     session_id: str
@@ -37,6 +37,9 @@ class AccessClaims:
     jti: str
     iat: int
     exp: int
+    actor: str | None = None  # RFC 8693 s4.1: the top-level act.sub, when delegated
+    client_id: str | None = None  # RFC 9068 s2.2: the client the token was issued to
+    jkt: str | None = None  # RFC 9449 s6.1: cnf.jkt of a DPoP-bound token
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,31 @@ def string_claim(claims: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidClaimError(name)
     return value
+
+
+def optional_string_claim(claims: dict[str, Any], name: str) -> str | None:
+    if name not in claims:
+        return None
+    return string_claim(claims, name)
+
+
+def actor_claim(claims: dict[str, Any]) -> str | None:
+    """RFC 8693 s4.1: only the top-level actor counts; nested ones are history."""
+    if "act" not in claims:
+        return None
+    act = claims["act"]
+    if not isinstance(act, dict):
+        raise InvalidClaimError("act")
+    return string_claim(act, "sub")
+
+
+def jkt_claim(claims: dict[str, Any]) -> str | None:
+    if "cnf" not in claims:
+        return None
+    cnf = claims["cnf"]
+    if not isinstance(cnf, dict):
+        raise InvalidClaimError("cnf")
+    return string_claim(cnf, "jkt")
 
 
 def string_list_claim(claims: dict[str, Any], name: str) -> tuple[str, ...]:

@@ -64,23 +64,37 @@ class TokenIssuer:
         self,
         *,
         user_id: str,
-        email: str,
+        email: str | None,
         roles: list[str],
         permissions: list[str],
         session_id: str,
         device_fingerprint: str,
+        actor: str | None = None,
+        client_id: str | None = None,
+        jkt: str | None = None,
+        not_after: int | None = None,
     ) -> IssuedToken:
-        claims = {
+        """An access token; the optional parts mark agent, delegated and DPoP-bound tokens."""
+        claims: dict[str, Any] = {
             "sub": user_id,
-            "email": email,
             "roles": roles,
             "permissions": permissions,
             "sessionId": session_id,
             "deviceFingerprint": device_fingerprint,
             "tokenType": "access",
         }
+        if email is not None:
+            claims["email"] = email
+        if client_id is not None:
+            claims["client_id"] = client_id
+            claims["scope"] = " ".join(permissions)  # RFC 9068 s2.2.3
+        if actor is not None:
+            claims["act"] = {"sub": actor}  # RFC 8693 s4.1
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}  # RFC 9449 s6.1
         signer = self._keys.ring.signer
-        return self._sign(claims, token_header(signer, ACCESS_TYP), signer, self.access_ttl, None)
+        header = token_header(signer, ACCESS_TYP)
+        return self._sign(claims, header, signer, self.access_ttl, not_after)
 
     def issue_refresh(
         self, *, user_id: str, session_id: str, device_fingerprint: str, not_after: int

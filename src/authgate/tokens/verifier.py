@@ -31,6 +31,9 @@ from authgate.tokens.claims import (
     AccessClaims,
     ClaimsPolicy,
     RefreshClaims,
+    actor_claim,
+    jkt_claim,
+    optional_string_claim,
     string_claim,
     string_list_claim,
 )
@@ -107,7 +110,7 @@ class TokenVerifier:
         self._access_policy.validate(claims, self._clock())
         result = AccessClaims(
             sub=string_claim(claims, "sub"),
-            email=string_claim(claims, "email"),
+            email=optional_string_claim(claims, "email"),
             roles=string_list_claim(claims, "roles"),
             permissions=frozenset(string_list_claim(claims, "permissions")),
             session_id=string_claim(claims, "sessionId"),
@@ -115,6 +118,9 @@ class TokenVerifier:
             jti=string_claim(claims, "jti"),
             iat=int(claims["iat"]),
             exp=int(claims["exp"]),
+            actor=actor_claim(claims),
+            client_id=optional_string_claim(claims, "client_id"),
+            jkt=jkt_claim(claims),
         )
         if digest:
             self._cache.put(digest, (result, {n: claims[n] for n in _TIME_CLAIMS if n in claims}))

@@ -1,0 +1,206 @@
+"""``POST /oauth2/token``: the grants agents use.
+
+- ``client_credentials`` (RFC 6749 s4.4): an agent on its own, ``sub = agent:<id>``.
+- token exchange (RFC 8693 s2): a user's access token as ``subject_token`` and the
+  agent (client authentication or ``actor_token``) as actor; the issued token has
+  ``sub`` = the user and ``act.sub`` = the agent, with scope = requested ∩ the user's
+  permissions ∩ the agent's allowed scopes, never wider.
+- ``refresh_token`` (RFC 6749 s6): a delegation's refresh token, only with the agent
+  it was issued to.
+
+Answers use the RFC names and carry ``Cache-Control: no-store`` (RFC 6749 s5.1).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from authgate.errors import AuthgateError, InvalidTokenError, RefreshTokenError
+from authgate.http.credentials import device_info
+from authgate.http.dependencies import get_runtime
+from authgate.http.oauth_form import (
+    NO_STORE,
+    OAuthRequestError,
+    authenticate_client,
+    oauth_error,
+    read_form,
+)
+from authgate.principal import Principal
+from authgate.runtime import Runtime
+from authgate.sessions.service import TokenPair
+from authgate.storage.models import OAuthClient
+from authgate.tokens.issuer import IssuedToken
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/oauth2", tags=["oauth2"])
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+# RFC 8693 s2.1 and s3 identifiers (not secrets).
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105
+
+
+@router.post("/token")
+async def token(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    try:
+        form = await read_form(request)
+        client = await authenticate_client(request, form, runtime.clients, runtime.assertions)
+        grant = form.get("grant_type")
+        if grant == "client_credentials":
+            body = await _client_credentials(runtime, request, form, client)
+        elif grant == TOKEN_EXCHANGE:
+            body = await _token_exchange(runtime, request, form, client)
+        elif grant == "refresh_token":
+            body = await _refresh(runtime, request, form, client)
+        elif grant is None:
+            raise OAuthRequestError("grant_type is required")
+        else:
+            raise OAuthRequestError("Unsupported grant type", error="unsupported_grant_type")
+    except AuthgateError as exc:
+        return oauth_error(exc)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _requested_scopes(form: dict[str, str]) -> set[str] | None:
+    scope = form.get("scope")
+    return None if scope is None else {s for s in scope.split(" ") if s}
+
+
+def _require_agent(client: OAuthClient) -> str:
+    if client.kind != "agent":
+        raise OAuthRequestError("This client may not use this grant", error="unauthorized_client")
+    return client.client_id
+
+
+async def _dpop_jkt(runtime: Runtime, request: Request, client: OAuthClient) -> str | None:
+    dpop = getattr(runtime, "dpop", None)
+    jkt: str | None = None
+    if dpop is not None:
+        jkt = await dpop.verify_token_request(request)
+    elif "dpop" in request.headers:
+        raise OAuthRequestError("DPoP is not available", error="invalid_dpop_proof")
+    if client.dpop_required and jkt is None:
+        raise OAuthRequestError("This client must use DPoP", error="invalid_dpop_proof")
+    return jkt
+
+
+def _token_body(token: IssuedToken, scopes: list[str], jkt: str | None) -> dict[str, Any]:
+    return {
+        "access_token": token.token,
+        "token_type": "DPoP" if jkt else "Bearer",
+        "expires_in": token.expires_at - token.issued_at,
+        "scope": " ".join(scopes),
+    }
+
+
+async def _client_credentials(
+    runtime: Runtime, request: Request, form: dict[str, str], client: OAuthClient
+) -> dict[str, Any]:
+    agent_id = _require_agent(client)
+    requested = _requested_scopes(form)
+    allowed = set(client.scopes)
+    if requested is not None and not requested <= allowed:
+        raise OAuthRequestError("A requested scope is not allowed", error="invalid_scope")
+    scopes = sorted(requested if requested is not None else allowed)
+    if client.owner_user_id is None:
+        raise OAuthRequestError("This agent has no owner", error="unauthorized_client")
+    jkt = await _dpop_jkt(runtime, request, client)
+    issued = await runtime.auth.start_agent_grant(
+        agent_id=agent_id, owner_id=client.owner_user_id, scopes=scopes, jkt=jkt
+    )
+    await runtime.audit.record("agent.token", user_id=f"agent:{agent_id}", scopes=scopes)
+    return _token_body(issued, scopes, jkt)
+
+
+def _authenticate_token(runtime: Runtime, token: str | None, kind: str) -> Principal:
+    if not token:
+        raise OAuthRequestError(f"{kind} is required")
+    try:
+        return runtime.authenticator.authenticate(token)
+    except InvalidTokenError as exc:
+        raise OAuthRequestError(f"The {kind} is not valid", error="invalid_grant") from exc
+
+
+async def _token_exchange(
+    runtime: Runtime, request: Request, form: dict[str, str], client: OAuthClient
+) -> dict[str, Any]:
+    agent_id = await _actor(runtime, form, client)
+    if form.get("subject_token_type") not in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
+        raise OAuthRequestError("subject_token_type must be an access token type")
+    subject = _authenticate_token(runtime, form.get("subject_token"), "subject_token")
+    if subject.is_agent or subject.jkt is not None:
+        # No chains: an agent cannot pass on what it was given (RFC 8693 s4.1 nesting).
+        raise OAuthRequestError("Only a user's own token can be delegated", error="invalid_grant")
+    allowed = set(subject.permissions) & set(client.scopes)
+    requested = _requested_scopes(form)
+    scopes = sorted(allowed if requested is None else requested & allowed)
+    if not scopes or (requested is not None and not requested <= allowed):
+        raise OAuthRequestError("A requested scope is not allowed", error="invalid_scope")
+    user = await runtime.store.user_by_id(subject.id)
+    parent = await runtime.store.session_by_id(subject.session_id)
+    if user is None or parent is None:
+        raise OAuthRequestError("The subject_token is not valid", error="invalid_grant")
+    jkt = await _dpop_jkt(runtime, request, client)
+    pair = await runtime.auth.start_delegation(
+        user,
+        parent,
+        agent_id=agent_id,
+        scopes=scopes,
+        lifetime=_lifetime(runtime, form),
+        jkt=jkt,
+    )
+    return _pair_body(pair, scopes, jkt)
+
+
+async def _actor(runtime: Runtime, form: dict[str, str], client: OAuthClient) -> str:
+    """The agent: the authenticated client, or the agent behind ``actor_token``."""
+    actor_token = form.get("actor_token")
+    if actor_token is None:
+        return _require_agent(client)
+    if form.get("actor_token_type") not in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
+        raise OAuthRequestError("actor_token_type must be an access token type")
+    actor = _authenticate_token(runtime, actor_token, "actor_token")
+    if not actor.id.startswith("agent:") or actor.client_id != client.client_id:
+        raise OAuthRequestError("The actor_token is not this agent's", error="invalid_grant")
+    return _require_agent(client)
+
+
+def _lifetime(runtime: Runtime, form: dict[str, str]) -> int:
+    maximum = runtime.settings.delegation_max_ttl
+    requested = form.get("requested_lifetime")
+    if requested is None:
+        return maximum
+    if not requested.isdigit() or int(requested) < 1:
+        raise OAuthRequestError("requested_lifetime must be a positive number of seconds")
+    return min(int(requested), maximum)
+
+
+def _pair_body(pair: TokenPair, scopes: list[str], jkt: str | None) -> dict[str, Any]:
+    return {
+        **_token_body(pair.access, scopes, jkt),
+        "issued_token_type": ACCESS_TOKEN_TYPE,  # RFC 8693 s2.2.1
+        "refresh_token": pair.refresh.token,
+        "delegation_id": pair.session_id,
+    }
+
+
+async def _refresh(
+    runtime: Runtime, request: Request, form: dict[str, str], client: OAuthClient
+) -> dict[str, Any]:
+    agent_id = _require_agent(client)
+    token = form.get("refresh_token")
+    if not token:
+        raise OAuthRequestError("refresh_token is required")
+    jkt = await _dpop_jkt(runtime, request, client)
+    try:
+        pair = await runtime.auth.refresh(token, device_info(request), client_id=agent_id, jkt=jkt)
+    except RefreshTokenError as exc:
+        raise OAuthRequestError(exc.message, error="invalid_grant") from exc
+    session = await runtime.store.session_by_id(pair.session_id)
+    scopes = sorted(session.scopes or ()) if session is not None else []
+    return _pair_body(pair, scopes, jkt)

@@ -7,6 +7,7 @@ import getpass
 import sys
 import warnings
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -53,17 +54,30 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="TLS certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="TLS private key (PEM).")
+    ] = None,
 ) -> None:
-    """Serve the authgate API with uvicorn."""
+    """Serve the authgate API with uvicorn (HTTPS directly with --ssl-certfile/--ssl-keyfile)."""
     import uvicorn
 
+    from authgate.logconfig import log_config
+
     settings = _settings()
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise _fail("--ssl-certfile and --ssl-keyfile go together")
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": settings.log_level,
+        "log_config": log_config(settings.log_level, settings.log_format),
         "proxy_headers": False,
         "server_header": False,
+        "ssl_certfile": str(ssl_certfile) if ssl_certfile else None,
+        "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None,
     }
     if workers == 1:
         from authgate.http.app import create_app

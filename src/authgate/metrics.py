@@ -74,6 +74,8 @@ class Metrics:
             self.tokens_issued.labels("refresh").inc()
         elif event == "login.failure":
             self.logins.labels("failure", str(detail.get("reason", "invalid_credentials"))).inc()
+        elif event == "oauth.failure":
+            self.logins.labels("failure", "oauth").inc()
         elif event == "token.refresh":
             self.tokens_refreshed.inc()
             self.tokens_issued.labels("access").inc()

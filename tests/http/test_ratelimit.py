@@ -312,3 +312,18 @@ async def test_login_limit_fails_closed_when_redis_is_down(
             chat = await client.post("/api/ai/chat", json={"message": "hi"}, headers=bearer("x"))
         assert login.status_code == 503
         assert chat.status_code == 401  # the API limit fails open
+
+
+async def test_failed_oauth_callbacks_count_per_ip(
+    settings_factory: Callable[..., Any], clock: FrozenClock
+) -> None:
+    async with (
+        limited_app(settings_factory, clock, rate_limit_oauth="2 per hour") as app,
+        client_from(app) as client,
+    ):
+        for _ in range(2):
+            failed = await client.get("/auth/oauth/nowhere/callback?code=c&state=s")
+            assert 400 <= failed.status_code < 500
+        _assert_429(await client.get("/auth/oauth/nowhere/callback?code=c&state=s"))
+        # Login is a different budget.
+        assert (await _login(client, password="wrong password!")).status_code == 401

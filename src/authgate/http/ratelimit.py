@@ -22,7 +22,7 @@ from authgate.http.errors import json_error
 from authgate.ratelimit import Decision, Group, RateLimits, StoreUnavailable
 from authgate.users import normalise_email
 
-__all__ = ["RateLimitMiddleware", "group_for"]
+__all__ = ["FAILED_ATTEMPT", "RateLimitMiddleware", "group_for"]
 
 # A failed attempt is a client error answer; 429 itself is not another attempt.
 _FAILURE = range(400, 500)
@@ -30,6 +30,9 @@ _AUDIT_EVERY = 60  # seconds: at most one ratelimit.blocked row per client and g
 _MAX_EMAIL = 320
 
 OnBlocked = Callable[[str], None]
+#: A handler sets ``scope[FAILED_ATTEMPT] = True`` when a failure is not a 4xx (a
+#: browser OAuth failure redirects to the error page); it counts as a failed attempt.
+FAILED_ATTEMPT = "authgate.failed_attempt"
 
 
 def group_for(method: str, path: str) -> Group | None:
@@ -111,16 +114,18 @@ class RateLimitMiddleware:
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                outcome = await self._record(group, key, message["status"], decision)
+                status = message["status"]
+                failed = status in _FAILURE or scope.get(FAILED_ATTEMPT) is True
+                outcome = await self._record(group, key, failed, status, decision)
                 MutableHeaders(scope=message).update(outcome.headers)
             await send(message)
 
         await self.app(scope, receive, counting_send)
 
     async def _record(
-        self, group: Group, key: tuple[str, ...], status: int, before: Decision
+        self, group: Group, key: tuple[str, ...], failed: bool, status: int, before: Decision
     ) -> Decision:
-        if status in _FAILURE:
+        if failed:
             decision = await self.limits.hit(group, *key)
             if group == "login":
                 await self.limits.hit("account", key[1])

@@ -20,6 +20,7 @@ from authgate.http.credentials import device_info
 from authgate.http.dependencies import get_runtime
 from authgate.http.errors import error_response
 from authgate.http.pages.failures import failure_redirect
+from authgate.http.ratelimit import FAILED_ATTEMPT
 from authgate.oauth.state import COOKIE_NAME
 from authgate.runtime import Runtime
 from authgate.storage.models import Identity
@@ -101,6 +102,7 @@ async def callback(provider: str, request: Request, runtime: RuntimeDep) -> Resp
         )
     except (OAuthLoginError, RegistrationClosedError) as exc:
         detail = {"reason": exc.reason} if isinstance(exc, OAuthStateError) else {}
+        request.scope[FAILED_ATTEMPT] = True  # counts against the oauth rate limit
         await runtime.audit.record(
             "oauth.failure", device=device, provider=provider[:64], error=exc.error, **detail
         )

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from authgate.http.app import create_app
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import PASSWORD, bearer, login, register
-from tests.helpers import audit_events, chat
+from tests.helpers import audit_events, chat, runtime_of
 
 
 async def test_register_creates_a_user_with_default_role(client: httpx.AsyncClient) -> None:
@@ -100,6 +100,26 @@ async def test_unknown_email_and_wrong_password_get_the_same_answer(
     failures = await audit_events(app, "login.failure")
     assert len(failures) == 2
     assert all(PASSWORD not in repr(e.detail) for e in failures)
+
+
+async def test_unknown_email_costs_the_same_argon2_work_as_a_wrong_password(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About the same time: both paths run exactly one argon2 verification (ASVS V6.3.8)."""
+    await register(client)
+    hasher = runtime_of(app).hasher
+    calls: list[bool] = []
+    real_verify = hasher.verify
+
+    def counting_verify(password_hash: str | None, password: str) -> bool:
+        calls.append(password_hash is None)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(hasher, "verify", counting_verify)
+    await client.post("/auth/login", json={"email": "ada@example.com", "password": "wrong-wrong"})
+    await client.post("/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
+    # One verification each: against the stored hash, then against the dummy hash.
+    assert calls == [False, True]
 
 
 async def test_login_and_register_are_audited(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest install install-test clean chromium screenshots
+.PHONY: run test lint typecheck pytest install install-test clean chromium screenshots bench wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ pytest: install-test
 	$(BIN)/pytest -n 2 --cov --cov-report=term
 
 test: lint typecheck pytest
+
+# Benchmarks (never part of `make test`): writes bench/results/latest.{md,json}.
+wrk:
+	@command -v wrk >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+
+bench: install-test wrk
+	$(BIN)/python -m bench
 
 # PNGs of every page, for docs/pages.md.
 screenshots: install-test

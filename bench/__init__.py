@@ -1,0 +1,1 @@
+"""authgate's benchmarks: ``make bench`` (or ``python -m bench``) runs them all side by side."""

@@ -1,0 +1,45 @@
+"""ASGI app factories for the HTTP benchmark (``uvicorn --factory bench.apps:<name>``).
+
+Both read their settings from the environment, exactly as ``authgate serve`` does.
+``unprotected`` is bench-only: the same app and the same ``POST /api/ai/chat`` handler
+with a fixed principal already in the ASGI scope, as ``AuthMiddleware`` would leave it,
+so ``require("use_agent")`` finds it and skips token extraction, verification and the
+revocation check. The difference between the two is exactly authentication's cost.
+The product itself has no unauthenticated route.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from authgate.config import load_settings
+from authgate.http.app import create_app
+from authgate.http.dependencies import PRINCIPAL_KEY
+from authgate.principal import Principal
+
+FIXED = Principal(
+    id="bench-user",
+    email="bench@example.com",
+    roles=("user",),
+    permissions=frozenset({"use_agent"}),
+    session_id="bench-session",
+    device_fingerprint="bench",
+    token_id="bench",
+    expires_at=2**31,
+)
+
+
+def protected() -> FastAPI:
+    return create_app(load_settings())
+
+
+def unprotected() -> ASGIApp:
+    app = create_app(load_settings())
+
+    async def with_principal(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[PRINCIPAL_KEY] = FIXED
+        await app(scope, receive, send)
+
+    return with_principal

@@ -1,0 +1,1 @@
+"""What people write by hand, for authgate to be measured against."""

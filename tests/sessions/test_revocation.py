@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -217,3 +218,31 @@ async def test_cleanup_purges_revocation_entries_and_long_revoked_sessions(
     clock.advance(settings.refresh_token_ttl)
     assert await runtime.auth.cleanup() == 1
     assert await _count(app, Session) == 0
+
+
+async def test_cleanup_runs_periodically_and_survives_a_failed_sweep(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """The server's background loop: sweep every ``cleanup_interval``, keep going on errors."""
+    runtime = runtime_of(app)
+    sweeps = 0
+    sleeps: list[float] = []
+
+    async def sweep() -> int:
+        nonlocal sweeps
+        sweeps += 1
+        if sweeps == 1:
+            raise RuntimeError("database hiccup")
+        if sweeps == 3:
+            raise asyncio.CancelledError  # stop the loop, as shutdown does
+        return 0
+
+    async def instant_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    monkeypatch.setattr(runtime.auth, "cleanup", sweep)
+    monkeypatch.setattr("authgate.runtime.anyio.sleep", instant_sleep)
+    with pytest.raises(asyncio.CancelledError):
+        await runtime.cleanup_forever()
+    assert sweeps == 3
+    assert sleeps == [settings.cleanup_interval] * 3

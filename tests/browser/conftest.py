@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
-from tests.browser.live import CHROMIUM, LiveServer, launch_chromium, live_server
+from tests.browser.live import CHROMIUM, LiveServer, free_port, launch_chromium, live_server
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open its event loop counts as
+# running in this thread, and an asyncio test scheduled next on the same xdist worker
+# could not start its own.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: `make install-test` installs Debian's chromium")
@@ -36,8 +39,16 @@ def server_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-def server(tmp_path: Path, server_options: dict[str, Any]) -> Iterator[LiveServer]:
-    with live_server(tmp_path, **server_options) as live:
+def server_port() -> int:
+    """The live server's port, known before it starts (for redirect URIs in settings)."""
+    return free_port()
+
+
+@pytest.fixture
+def server(
+    tmp_path: Path, server_port: int, server_options: dict[str, Any]
+) -> Iterator[LiveServer]:
+    with live_server(tmp_path, port=server_port, **server_options) as live:
         yield live
 
 

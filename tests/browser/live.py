@@ -58,11 +58,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(state_dir: Path, **overrides: Any) -> Iterator[LiveServer]:
+def live_server(
+    state_dir: Path, *, port: int | None = None, **overrides: Any
+) -> Iterator[LiveServer]:
     """Serve a fresh app over real HTTP until the block ends."""
     clock = FrozenClock()
     app = create_app(make_settings(state_dir, **overrides), clock=clock)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on"
     )

@@ -67,3 +67,10 @@ screenshots: install-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage*
+
+# The npm jose verifier of the signing-key interop tests, from its lock.
+KEYS_INTEROP := tests/keys/interop
+$(KEYS_INTEROP)/node_modules/.installed: $(KEYS_INTEROP)/package-lock.json
+	npm ci --prefix $(KEYS_INTEROP) --no-audit --no-fund --silent
+	touch $@
+install-test: $(KEYS_INTEROP)/node_modules/.installed

@@ -14,7 +14,10 @@ carry token, secret or password values.
     │   │   ├── InvalidClaimError           (.claim)
     │   │   ├── WrongTokenTypeError
     │   │   ├── RevokedTokenError
-    │   │   └── DeviceMismatchError
+    │   │   ├── DeviceMismatchError
+    │   │   └── DPoPBindingError            (.reason)
+    │   ├── DPoPProofError                  (.reason, .nonce)
+    │   │   └── UseDPoPNonceError
     │   ├── RefreshTokenError
     │   │   ├── RefreshTokenReuseError
     │   │   └── RefreshDeviceMismatchError
@@ -52,6 +55,8 @@ __all__ = [
     "CodeExchangeError",
     "ConfigurationError",
     "CsrfError",
+    "DPoPBindingError",
+    "DPoPProofError",
     "DeviceMismatchError",
     "EmailTakenError",
     "ExpiredTokenError",
@@ -81,6 +86,7 @@ __all__ = [
     "TokenInUrlError",
     "TokenMissingError",
     "UnknownProviderError",
+    "UseDPoPNonceError",
     "WeakSecretError",
     "WrongTokenTypeError",
 ]
@@ -165,6 +171,35 @@ class RevokedTokenError(InvalidTokenError):
 
 class DeviceMismatchError(InvalidTokenError):
     reason = "device_mismatch"
+
+
+class DPoPBindingError(InvalidTokenError):
+    """RFC 9449 s7.1: a DPoP-bound token without the DPoP scheme, or DPoP with an unbound one."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason  # bearer_downgrade | not_bound | no_verifier
+        super().__init__()
+
+
+class DPoPProofError(AuthenticationError):
+    """RFC 9449 s4.3: the DPoP proof failed a check; ``reason`` names which, never the proof."""
+
+    error = "Invalid DPoP proof"
+    message = "The DPoP proof is missing or invalid"
+    bearer_error = "invalid_dpop_proof"
+
+    def __init__(self, reason: str, *, nonce: str | None = None) -> None:
+        self.reason = reason
+        self.nonce = nonce  # a fresh server nonce to send back as DPoP-Nonce (s8, s9)
+        super().__init__()
+
+
+class UseDPoPNonceError(DPoPProofError):
+    """RFC 9449 s8, s9: the proof lacks the current server nonce; retry with ``nonce``."""
+
+    error = "DPoP nonce required"
+    message = "Retry with a DPoP proof carrying the nonce from the DPoP-Nonce header"
+    bearer_error = "use_dpop_nonce"
 
 
 class RefreshTokenError(AuthenticationError):

@@ -10,6 +10,7 @@ from authgate.audit import AuditTrail
 from authgate.authenticator import Authenticator
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
+from authgate.dpop import DPoPVerifier
 from authgate.metrics import Metrics
 from authgate.oauth.flow import OAuthFlow
 from authgate.passwords import PasswordHasher
@@ -37,6 +38,7 @@ class Runtime:
         self.revocations = RevocationList()
         self.hot = build_hot_state(settings, local=self.revocations, store=self.store, clock=clock)
         self.single_use = self.hot.single_use
+        self.dpop = DPoPVerifier.from_settings(settings, single_use=self.single_use, clock=clock)
         secrets = {
             "access_secret": settings.access_secret(),
             "refresh_secret": settings.refresh_secret(),

@@ -1,10 +1,14 @@
 """Where a request's access token comes from, and who the device is.
 
-RFC 6750 s2.1 Bearer header first, then the access-token cookie for browsers. A token
-in the URL query is refused outright (RFC 6750 s5.3: URLs end up in logs).
+The ``Authorization`` header first: RFC 6750 s2.1 ``Bearer``, or RFC 9449 s7.1 ``DPoP``
+for a sender-constrained token; then the access-token cookie for browsers. A token in
+the URL query is refused outright (RFC 6750 s5.3: URLs end up in logs).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
@@ -12,7 +16,24 @@ from starlette.requests import HTTPConnection
 from authgate.devices import DeviceInfo
 from authgate.errors import MalformedTokenError, TokenInUrlError
 
-__all__ = ["access_cookie_name", "device_info", "extract_token", "refresh_cookie_name"]
+__all__ = [
+    "Credential",
+    "access_cookie_name",
+    "device_info",
+    "extract_credential",
+    "extract_token",
+    "refresh_cookie_name",
+]
+
+_SCHEMES: dict[str, Literal["bearer", "dpop"]] = {"bearer": "bearer", "dpop": "dpop"}
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """An access token and how it came: its ``Authorization`` scheme, or a cookie."""
+
+    token: str
+    scheme: Literal["bearer", "dpop", "cookie"]
 
 
 def access_cookie_name(secure: bool) -> str:
@@ -24,18 +45,25 @@ def refresh_cookie_name(secure: bool) -> str:
     return "__Host-refresh_token" if secure else "refresh_token"
 
 
-def extract_token(conn: HTTPConnection, *, cookie_name: str) -> str | None:
+def extract_credential(conn: HTTPConnection, *, cookie_name: str) -> Credential | None:
     if "access_token" in conn.query_params:
         raise TokenInUrlError()
     header = conn.headers.get("authorization")
     if header is not None:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer":
+        known = _SCHEMES.get(scheme.lower())  # auth schemes are case-insensitive
+        if known is not None:
             token = value.strip()
             if not token:
                 raise MalformedTokenError()
-            return token
-    return conn.cookies.get(cookie_name) or None
+            return Credential(token, known)
+    cookie = conn.cookies.get(cookie_name)
+    return Credential(cookie, "cookie") if cookie else None
+
+
+def extract_token(conn: HTTPConnection, *, cookie_name: str) -> str | None:
+    credential = extract_credential(conn, cookie_name=cookie_name)
+    return None if credential is None else credential.token
 
 
 def device_info(conn: HTTPConnection) -> DeviceInfo:

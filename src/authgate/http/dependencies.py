@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 
 from authgate.authenticator import Authenticator
-from authgate.errors import PermissionDeniedError, TokenMissingError
-from authgate.http.credentials import access_cookie_name, device_info, extract_token
+from authgate.dpop import DPoPVerifier
+from authgate.errors import PermissionDeniedError
+from authgate.http.credentials import access_cookie_name
+from authgate.http.sender import authenticate_connection
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 
@@ -23,13 +25,16 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def authenticate_request(
-    request: Request, authenticator: Authenticator, *, secure_cookies: bool
+async def authenticate_request(
+    request: Request,
+    authenticator: Authenticator,
+    *,
+    secure_cookies: bool,
+    dpop: DPoPVerifier | None = None,
 ) -> Principal:
-    token = extract_token(request, cookie_name=access_cookie_name(secure_cookies))
-    if token is None:
-        raise TokenMissingError()
-    return authenticator.authenticate(token, device_info(request))
+    """The caller's Principal; a DPoP-bound token also needs its proof (RFC 9449 s7.1)."""
+    cookie = access_cookie_name(secure_cookies)
+    return await authenticate_connection(request, authenticator, cookie_name=cookie, dpop=dpop)
 
 
 def require(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:
@@ -40,8 +45,11 @@ def require(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:
         principal = request.scope.get(PRINCIPAL_KEY)
         if not isinstance(principal, Principal):
             runtime = get_runtime(request)
-            principal = authenticate_request(
-                request, runtime.authenticator, secure_cookies=runtime.settings.secure_cookies
+            principal = await authenticate_request(
+                request,
+                runtime.authenticator,
+                secure_cookies=runtime.settings.secure_cookies,
+                dpop=runtime.dpop,
             )
             request.scope[PRINCIPAL_KEY] = principal
         missing = needed - principal.permissions

@@ -15,13 +15,22 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from authgate.errors import AuthenticationError, AuthgateError, PermissionDeniedError
+from authgate.dpop import ALGORITHMS
+from authgate.errors import (
+    AuthenticationError,
+    AuthgateError,
+    DPoPBindingError,
+    DPoPProofError,
+    PermissionDeniedError,
+)
 
 __all__ = ["error_response", "install_error_handlers"]
 
 logger = logging.getLogger("authgate.http")
 
 REALM = 'Bearer realm="authgate"'
+DPOP_REALM = 'DPoP realm="authgate"'
+DPOP_ALGS = " ".join(ALGORITHMS)
 _HTTP_TITLES = {
     404: "Not found",
     405: "Method not allowed",
@@ -32,7 +41,9 @@ _HTTP_TITLES = {
 
 def error_response(exc: AuthgateError) -> JSONResponse:
     headers = {}
-    if isinstance(exc, AuthenticationError):
+    if isinstance(exc, DPoPProofError | DPoPBindingError):
+        headers.update(_dpop_challenge(exc))
+    elif isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = _bearer_challenge(exc)
     elif isinstance(exc, PermissionDeniedError):
         scope = " ".join(exc.missing)
@@ -49,6 +60,19 @@ def _bearer_challenge(exc: AuthenticationError) -> str:
     if exc.bearer_error is None:
         return REALM
     return f'{REALM}, error="{exc.bearer_error}", error_description="{exc.message}"'
+
+
+def _dpop_challenge(exc: DPoPProofError | DPoPBindingError) -> dict[str, str]:
+    # RFC 9449 s7.1: the DPoP scheme, with the algorithms a proof may use; s9: the nonce.
+    challenge = (
+        f'{DPOP_REALM}, error="{exc.bearer_error}", error_description="{exc.message}", '
+        f'algs="{DPOP_ALGS}"'
+    )
+    headers = {"WWW-Authenticate": challenge}
+    nonce = getattr(exc, "nonce", None)
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce
+    return headers
 
 
 def json_error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:

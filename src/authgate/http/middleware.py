@@ -4,6 +4,7 @@
                                                         "/api": ["use_agent"]})
 
 The longest matching prefix decides; paths under no rule pass through untouched.
+Pass ``dpop=runtime.dpop`` to accept DPoP-bound tokens (RFC 9449 s7.1).
 Handlers find the ``Principal`` at ``scope["authgate.principal"]`` and
 ``request.state.principal``.
 """
@@ -16,10 +17,12 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.authenticator import Authenticator
-from authgate.errors import AuthgateError, PermissionDeniedError, TokenMissingError
-from authgate.http.credentials import access_cookie_name, device_info, extract_token
+from authgate.dpop import DPoPVerifier
+from authgate.errors import AuthgateError, PermissionDeniedError
+from authgate.http.credentials import access_cookie_name
 from authgate.http.dependencies import PRINCIPAL_KEY
 from authgate.http.errors import error_response
+from authgate.http.sender import authenticate_connection
 
 __all__ = ["AuthMiddleware"]
 
@@ -32,9 +35,12 @@ class AuthMiddleware:
         authenticator: Authenticator,
         rules: Mapping[str, Iterable[str]],
         secure_cookies: bool = True,
+        dpop: DPoPVerifier | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
+        # Without a verifier, DPoP-bound tokens are refused (runtime.dpop is the usual one).
+        self.dpop = dpop
         # Longest prefix first, so "/api/admin" wins over "/api".
         self._rules = sorted(
             ((prefix.rstrip("/"), frozenset(perms)) for prefix, perms in rules.items()),
@@ -53,10 +59,9 @@ class AuthMiddleware:
             return
         conn = HTTPConnection(scope)
         try:
-            token = extract_token(conn, cookie_name=self._cookie)
-            if token is None:
-                raise TokenMissingError()
-            principal = self.authenticator.authenticate(token, device_info(conn))
+            principal = await authenticate_connection(
+                conn, self.authenticator, cookie_name=self._cookie, dpop=self.dpop
+            )
             missing = needed - principal.permissions
             if missing:
                 raise PermissionDeniedError(missing)

@@ -70,6 +70,27 @@ async def test_logout_all_revokes_every_session_of_the_user(
     assert (await chat(client, bob["accessToken"])).status_code == 200
 
 
+async def test_login_after_logout_all_starts_a_working_session(
+    client: httpx.AsyncClient, pair: dict[str, Any]
+) -> None:
+    await client.post("/auth/logout-all", headers=bearer(pair["accessToken"]))
+    fresh = await login(client)
+    assert (await chat(client, fresh["accessToken"])).status_code == 200
+    refreshed = await client.post("/auth/refresh", json={"refreshToken": fresh["refreshToken"]})
+    assert refreshed.status_code == 200
+
+
+async def test_logout_twice_with_the_same_token_is_refused(
+    client: httpx.AsyncClient, pair: dict[str, Any]
+) -> None:
+    assert (
+        await client.post("/auth/logout", headers=bearer(pair["accessToken"]))
+    ).status_code == 200
+    again = await client.post("/auth/logout", headers=bearer(pair["accessToken"]))
+    assert again.status_code == 401
+    assert again.json() == AUTH_FAILED
+
+
 async def test_revocation_survives_a_restart(
     settings: Any, clock: FrozenClock, pair: dict[str, Any], client: httpx.AsyncClient
 ) -> None:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 
 from authgate.client_assertion import ASSERTION_TYPE, ClientAssertionVerifier
 from authgate.clients import ClientRegistry, InvalidClientError, parse_basic_auth
-from authgate.errors import AuthgateError
+from authgate.errors import AuthgateError, DPoPProofError
 from authgate.storage.models import OAuthClient
 
 __all__ = ["OAuthRequestError", "authenticate_client", "oauth_error", "read_form"]
@@ -34,11 +34,25 @@ class OAuthRequestError(AuthgateError):
 
 def oauth_error(exc: AuthgateError) -> JSONResponse:
     headers = dict(NO_STORE)
+    if isinstance(exc, DPoPProofError):
+        return _dpop_error(exc, headers)
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = 'Basic realm="authgate"'
     return JSONResponse(
         {"error": exc.error, "error_description": exc.message},
         status_code=exc.status_code,
+        headers=headers,
+    )
+
+
+def _dpop_error(exc: DPoPProofError, headers: dict[str, str]) -> JSONResponse:
+    # RFC 9449 s5 and s8: at the token endpoint a bad proof or a missing nonce is a 400
+    # with the OAuth error code; the nonce to retry with comes in DPoP-Nonce.
+    if exc.nonce is not None:
+        headers["DPoP-Nonce"] = exc.nonce
+    return JSONResponse(
+        {"error": exc.bearer_error, "error_description": exc.message},
+        status_code=400,
         headers=headers,
     )
 

@@ -10,6 +10,8 @@ understands no extensions and fetches nothing (RFC 7515 s4.1.11, RFC 8725 s3.10)
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from joserfc import jwt
@@ -151,6 +153,7 @@ class TokenVerifier:
         for path in fast:
             claims = path.claims(token)
             if claims is not None:
+                _reject_duplicate_members(token)
                 return claims
         if token.count(".") != 2:
             raise MalformedTokenError()
@@ -170,6 +173,7 @@ class TokenVerifier:
         claims = decoded.claims
         if not isinstance(claims, dict):
             raise MalformedTokenError()
+        _reject_duplicate_members(token)
         return claims
 
     def _select_key(self, token: str, ring: KeyRing) -> RingKey:
@@ -188,3 +192,46 @@ class TokenVerifier:
             # Unknown kid, or a header naming another algorithm than its key's own.
             raise InvalidSignatureError()
         return key
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate member name")
+    return dict(pairs)
+
+
+_MAX_DEPTH = 16  # room for RFC 8693 actor chains (act in act); deeper is not ours
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if depth > _MAX_DEPTH:
+            break
+    return depth
+
+
+def _reject_duplicate_members(token: str) -> None:
+    """RFC 7515 s4 / RFC 7519 s4: reject duplicate header or claim names, and deep nesting.
+
+    The JSON parsers keep the last value silently; another component could read the
+    first. Runs only after the signature was verified, on segments already known to be
+    canonical base64url, so it costs one extra parse of a token we accept.
+    """
+    header, payload, _ = token.split(".")
+    for segment in (header, payload):
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        try:
+            parsed = json.loads(raw, object_pairs_hook=_unique_members)
+        except (ValueError, RecursionError) as exc:
+            raise MalformedTokenError() from exc
+        if _depth(parsed) > _MAX_DEPTH:
+            raise MalformedTokenError()

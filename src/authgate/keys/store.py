@@ -187,19 +187,42 @@ class KeyStore:
             raise ConfigurationError("Not an authgate key backup")
         rows = [self._imported_row(item, backup_kek) for item in backup.get("keys", [])]
         async with self._sessions() as db, db.begin():
+            for state in {row.state for row in rows} & {"active", "next"}:
+                await self._stand_aside(db, state, {row.kid for row in rows})
             for row in rows:
                 await db.merge(row)
         return len(rows)
 
+    async def _stand_aside(self, db: AsyncSession, state: str, restored: set[str]) -> None:
+        """The restored keys take their roles back from keys made here since (e.g. at start).
+
+        A local active key verifies until its tokens expire; a local next key never signed.
+        """
+        now = self._now()
+        demoted = (
+            {"state": "retiring", "retiring_at": now, "retire_after": now + self._verify_window}
+            if state == "active"
+            else {"state": "retired", "retired_at": now}
+        )
+        await db.execute(
+            update(SigningKey)
+            .where(SigningKey.state == state, SigningKey.kid.not_in(restored))
+            .values(**demoted)
+        )
+
     def _imported_row(self, item: dict[str, Any], backup_kek: KeyEncryptionKey) -> SigningKey:
         kid = str(item["kid"])
         private = backup_kek.decrypt(base64.urlsafe_b64decode(item["private_key"]), associated=kid)
-        import_key(str(item["alg"]), json.loads(private))  # refuse a key that does not parse
+        state = str(item["state"])
+        if state not in _LIVE_STATES:
+            raise ConfigurationError(f"Key {kid} in the backup has an unknown state")
+        # The public key comes from the sealed private key, not from the backup's clear text.
+        key = import_key(str(item["alg"]), json.loads(private))
         return SigningKey(
             kid=kid,
             alg=str(item["alg"]),
-            state=str(item["state"]),
-            public_jwk=dict(item["public_jwk"]),
+            state=state,
+            public_jwk=key.as_dict(private=False),
             private_key=self._kek.encrypt(private, associated=kid),
             kek_id=self._kek.kek_id,
             created_at=int(item["created_at"]),

@@ -121,6 +121,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.hot.revocation_feed.close()
+        await self.single_use.close()
         await self.ratelimits.close()
         await self.oauth.aclose()
         await self.store.close()

@@ -51,6 +51,9 @@ class MemorySingleUseStore:
         await self.put(key, "1", ttl)
         return True
 
+    async def close(self) -> None:
+        return None
+
     def _sweep(self) -> None:
         if len(self._entries) < self._next_sweep:
             return

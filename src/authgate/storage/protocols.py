@@ -46,3 +46,7 @@ class SingleUseStore(Protocol):
     async def claim(self, key: str, ttl: int) -> bool:
         """Mark ``key`` used for ``ttl`` seconds; True only for the first claim."""
         ...
+
+    async def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...

@@ -220,6 +220,9 @@ class RedisSingleUseStore:
         won = await self._call(self._redis.set(self._keys.once(key), "1", ex=max(1, ttl), nx=True))
         return bool(won)
 
+    async def close(self) -> None:
+        await self._redis.aclose()
+
     async def _call(self, pending: Any) -> Any:
         try:
             return await pending

@@ -46,7 +46,11 @@ class KeyManager:
             engine,
             kek=key_encryption_key(settings),
             alg=settings.signing_alg,
-            verify_window=settings.access_token_ttl + settings.clock_leeway,
+            # Other instances (and this one, after a CLI rotation) keep signing with the old
+            # key until their next reload, so its last token can be that much younger.
+            verify_window=(
+                settings.access_token_ttl + settings.clock_leeway + settings.key_reload_interval
+            ),
             clock=clock,
         )
 

@@ -285,6 +285,14 @@ def test_an_asymmetric_algorithm_without_a_usable_kek_is_refused(
     assert message in result.output
 
 
+def test_another_kek_cannot_read_the_keys(env: dict[str, str]) -> None:
+    """The private keys in the database are useless without their KEK."""
+    listing(env)  # first use: keys made and sealed under env's KEK
+    result = authgate({**env, "AUTHGATE_ENCRYPTION_KEY": generate_kek()}, "keys", "list")
+    assert result.exit_code == 1
+    assert "could not be decrypted" in result.output
+
+
 def created_client(output: str) -> tuple[str, str]:
     values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
     return values["client_id"], values["client_secret"]

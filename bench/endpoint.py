@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,20 @@ def server_env(state_dir: Path) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (all its threads)."""
+        with open(f"/proc/{self.pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def uvicorn(target: str, env: dict[str, str]) -> Iterator[str]:
+def uvicorn(target: str, env: dict[str, str]) -> Iterator[Server]:
     port = free_port()
     command = [
         sys.executable, "-m", "uvicorn", target, "--factory",
@@ -73,7 +86,7 @@ def uvicorn(target: str, env: dict[str, str]) -> Iterator[str]:
     process = subprocess.Popen(command, env=env, cwd=ROOT)
     try:
         _wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -131,11 +144,25 @@ def wrk(url: str, token: str, *, seconds: int, connections: int) -> dict[str, fl
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors against {url}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     latency = {
         pct: float(value) * _UNITS[unit]
         for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     }
-    return {"rps": rps, "p50_s": latency["50"], "p99_s": latency["99"]}
+    return {"rps": rps, "requests": requests, "p50_s": latency["50"], "p99_s": latency["99"]}
+
+
+def measure(server: Server, token: str, *, seconds: int, connections: int) -> dict[str, float]:
+    """wrk's figures plus the server's CPU time per request.
+
+    Ratios use CPU per request: on a shared machine, requests per wall-clock second
+    also measure how often the neighbours held the cores.
+    """
+    before = server.cpu_seconds()
+    result = wrk(server.url, token, seconds=seconds, connections=connections)
+    cpu = server.cpu_seconds() - before
+    result["cpu_per_request_s"] = cpu / result["requests"]
+    return result
 
 
 def ensure_wrk() -> None:
@@ -155,27 +182,31 @@ def run(
             uvicorn(SERVERS["authgate, same route unauthenticated"], env) as unprotected,
             uvicorn(SERVERS["FastAPI + PyJWT baseline"], env) as baseline,
         ):
-            urls = dict(zip(SERVERS, (protected, unprotected, baseline), strict=True))
-            token = access_token(protected)
-            for name, url in urls.items():
-                check(name, url, token)
-                wrk(url, token, seconds=warmup, connections=connections)
+            servers = dict(zip(SERVERS, (protected, unprotected, baseline), strict=True))
+            token = access_token(protected.url)
+            for name, server in servers.items():
+                check(name, server.url, token)
+                wrk(server.url, token, seconds=warmup, connections=connections)
             for _ in range(rounds):
-                for name, url in urls.items():
-                    samples[name].append(wrk(url, token, seconds=seconds, connections=connections))
+                for name, server in servers.items():
+                    samples[name].append(
+                        measure(server, token, seconds=seconds, connections=connections)
+                    )
     rows = [
         {
             "name": name,
             "rps": median([s["rps"] for s in runs]),
             "p50_s": median([s["p50_s"] for s in runs]),
             "p99_s": median([s["p99_s"] for s in runs]),
+            "cpu_per_request_s": median([s["cpu_per_request_s"] for s in runs]),
         }
         for name, runs in samples.items()
     ]
     by_name = {row["name"]: row for row in rows}
+    cpu = "cpu_per_request_s"
     for row in rows:
-        row["x_unprotected"] = row["rps"] / by_name["authgate, same route unauthenticated"]["rps"]
-        row["x_baseline"] = row["rps"] / by_name["FastAPI + PyJWT baseline"]["rps"]
+        row["x_unprotected"] = by_name["authgate, same route unauthenticated"][cpu] / row[cpu]
+        row["x_baseline"] = by_name["FastAPI + PyJWT baseline"][cpu] / row[cpu]
     return {
         "rows": rows,
         "seconds": seconds,

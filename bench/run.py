@@ -168,7 +168,7 @@ def render(results: dict[str, Any]) -> str:
 def _verify_md(section: dict[str, Any]) -> list[str]:
     lines = [
         f"**Verify in process** (HS256 access token, same checks, revocation included; "
-        f"median of {section['rounds']} rounds)",
+        f"CPU time per call, median of {section['rounds']} rounds)",
         "",
         "| Implementation | fresh token | repeated token | x PyJWT fresh | x PyJWT repeated |",
         "|---|---:|---:|---:|---:|",
@@ -188,14 +188,16 @@ def _ms(seconds: float) -> str:
 def _http_md(section: dict[str, Any]) -> list[str]:
     lines = [
         f"**POST /api/ai/chat over HTTP** (wrk, {section['connections']} connections, "
-        f"{section['rounds']}x{section['seconds']} s each; {section['server']})",
+        f"{section['rounds']}x{section['seconds']} s each; {section['server']}; "
+        "ratios are requests per server CPU-second)",
         "",
-        "| Server | req/s | p50 | p99 | x unprotected | x baseline |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Server | req/s | p50 | p99 | server CPU per request | x unprotected | x baseline |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in section["rows"]:
         lines.append(
             f"| {row['name']} | {row['rps']:,.0f} | {_ms(row['p50_s'])} | {_ms(row['p99_s'])} "
+            f"| {fmt_us(row['cpu_per_request_s'])} "
             f"| {row['x_unprotected']:.2f}x | {row['x_baseline']:.2f}x |"
         )
     return [*lines, ""]

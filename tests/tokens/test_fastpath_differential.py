@@ -269,10 +269,31 @@ def _note(what: str) -> None:
 
 
 def _joserfc_claims(token: str, secret: str) -> Any:
+    """joserfc's claims, under authgate's JSON policy: no duplicate names, 16 levels deep."""
     try:
-        return jose_jwt.decode(token, OctKey.import_key(secret), algorithms=["HS256"]).claims
-    except (JoseError, ValueError):
+        claims = jose_jwt.decode(token, OctKey.import_key(secret), algorithms=["HS256"]).claims
+        segment = token.split(".")[1]
+        json.loads(
+            base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)),
+            object_pairs_hook=_no_duplicates,
+        )
+    except (JoseError, ValueError, RecursionError):
         return None
+    return claims if _levels(claims) <= 16 else None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise ValueError("duplicate member")
+    return dict(pairs)
+
+
+def _levels(value: Any) -> int:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max((_levels(item) for item in value), default=0)
+    return 1
 
 
 @EXAMPLES
@@ -325,9 +346,16 @@ def test_whatever_the_fast_path_accepts_pyjwt_accepts_too(token: str) -> None:
             assert _pyjwt_accepts(token, secret, typ, token_type)
 
 
-def _valid_token(kind: str = "access") -> str:
+def _valid_token(kind: str = "access", **extra: Any) -> str:
     header, secret = _OWN[kind]
-    return assemble(header, b64(json.dumps(_valid_claims(kind)).encode()), secret)
+    return assemble(header, b64(json.dumps(_valid_claims(kind) | extra).encode()), secret)
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
 
 
 def _non_canonical_last_char(token: str) -> str:
@@ -343,6 +371,9 @@ def _reordered_header(token: str) -> str:
 
 
 EDGE_CASES = [
+    # The claims object, 14 lists and the leaf: 16 levels, the most authgate reads.
+    pytest.param(_valid_token(extra=_nested(14)), "ok", "refused", id="nesting-16-levels"),
+    pytest.param(_valid_token(extra=_nested(15)), "refused", "refused", id="nesting-17-levels"),
     pytest.param(_valid_token(), "ok", "refused", id="issuer-format-access"),
     pytest.param(_valid_token("refresh"), "refused", "ok", id="issuer-format-refresh"),
     pytest.param(

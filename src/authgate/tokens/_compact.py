@@ -27,7 +27,16 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from joserfc.jws import JWSRegistry
 
-__all__ = ["CompactHS256", "VerifiedCache", "token_digest"]
+__all__ = [
+    "MAX_DEPTH",
+    "CompactHS256",
+    "VerifiedCache",
+    "depth",
+    "strict_json",
+    "token_digest",
+    "unique_members",
+    "within_depth",
+]
 
 _HS256_SIGNATURE_CHARS = 43  # 32 bytes in unpadded base64url
 _V = TypeVar("_V")
@@ -72,10 +81,12 @@ class CompactHS256:
         if raw is None:
             return None
         try:
-            claims = json.loads(raw)
-        except ValueError:
+            claims = strict_json(raw)
+        except (ValueError, RecursionError):
             return None
-        return claims if isinstance(claims, dict) else None
+        if not isinstance(claims, dict) or not within_depth(raw, claims):
+            return None
+        return claims
 
 
 def header_segment(secret: str | bytes, typ: str, algorithm: str, kid: str | None = None) -> str:
@@ -90,6 +101,50 @@ def header_segment(secret: str | bytes, typ: str, algorithm: str, kid: str | Non
     )
     sample = jwt.encode(header, {}, key, algorithms=[algorithm])
     return sample.split(".", 1)[0]
+
+
+def unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An ``object_pairs_hook`` refusing duplicate member names (RFC 7515 s4, RFC 7519 s4)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise ValueError("duplicate member name")
+    return members
+
+
+# One decoder, built once: json.loads(..., object_pairs_hook=...) builds a new one per call.
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=unique_members)
+
+
+def strict_json(raw: bytes) -> Any:
+    """``json.loads(raw)`` (same encoding detection), refusing duplicate member names."""
+    return _STRICT_DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+
+
+MAX_DEPTH = 16  # room for RFC 8693 actor chains (act in act); deeper is not ours
+
+
+def depth(value: Any) -> int:
+    """Levels of nesting, counting the top-level value and its scalar leaves."""
+    levels, level = 0, [value]
+    while level:
+        levels += 1
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if levels > MAX_DEPTH:
+            break
+    return levels
+
+
+def within_depth(raw: bytes, value: Any) -> bool:
+    # n containers nest at most n deep, plus one level of leaves; a bracket inside a
+    # string only overcounts, so few brackets prove the bound without walking the tree.
+    if raw.count(b"{") + raw.count(b"[") < MAX_DEPTH:
+        return True
+    return depth(value) <= MAX_DEPTH
 
 
 def _b64decode_canonical(segment: str) -> bytes | None:

@@ -11,7 +11,6 @@ understands no extensions and fetches nothing (RFC 7515 s4.1.11, RFC 8725 s3.10)
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from joserfc import jwt
@@ -26,7 +25,14 @@ from authgate.errors import (
     WrongTokenTypeError,
 )
 from authgate.keys.keyring import KeyRing, KeySource, RingKey, StaticKeys
-from authgate.tokens._compact import CompactHS256, VerifiedCache, token_digest
+from authgate.tokens._compact import (
+    MAX_DEPTH,
+    CompactHS256,
+    VerifiedCache,
+    depth,
+    strict_json,
+    token_digest,
+)
 from authgate.tokens.claims import (
     ACCESS_TYP,
     REFRESH_TYP,
@@ -153,7 +159,8 @@ class TokenVerifier:
         for path in fast:
             claims = path.claims(token)
             if claims is not None:
-                _reject_duplicate_members(token)
+                # Parsed without duplicate members and within MAX_DEPTH; the header was
+                # byte for byte our own.
                 return claims
         if token.count(".") != 2:
             raise MalformedTokenError()
@@ -194,31 +201,6 @@ class TokenVerifier:
         return key
 
 
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
-        raise ValueError("duplicate member name")
-    return dict(pairs)
-
-
-_MAX_DEPTH = 16  # room for RFC 8693 actor chains (act in act); deeper is not ours
-
-
-def _depth(value: Any) -> int:
-    depth, level = 0, [value]
-    while level:
-        depth += 1
-        level = [
-            child
-            for node in level
-            if isinstance(node, dict | list)
-            for child in (node.values() if isinstance(node, dict) else node)
-        ]
-        if depth > _MAX_DEPTH:
-            break
-    return depth
-
-
 def _reject_duplicate_members(token: str) -> None:
     """RFC 7515 s4 / RFC 7519 s4: reject duplicate header or claim names, and deep nesting.
 
@@ -230,8 +212,8 @@ def _reject_duplicate_members(token: str) -> None:
     for segment in (header, payload):
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
         try:
-            parsed = json.loads(raw, object_pairs_hook=_unique_members)
+            parsed = strict_json(raw)
         except (ValueError, RecursionError) as exc:
             raise MalformedTokenError() from exc
-        if _depth(parsed) > _MAX_DEPTH:
+        if depth(parsed) > MAX_DEPTH:
             raise MalformedTokenError()

@@ -70,3 +70,17 @@ async def test_a_token_signed_during_the_reload_lag_verifies_until_it_expires(
     await manager.maintain()
     assert manager.ring.get(old_kid) is None
     assert await chat(client, late) == 401
+
+
+async def test_rotate_promotes_the_longest_published_next_key(
+    app: FastAPI, clock: FrozenClock
+) -> None:
+    """By publication time, not by the order the database happens to return rows in."""
+    store = manager_of(app).store
+    assert store is not None
+    start = clock.now
+    clock.now = start - 600  # a key published earlier than the one made at first start
+    oldest = (await store.generate(state="next")).kid
+    clock.now = start + 10
+    await store.generate(state="next")  # `authgate keys generate`: newer, less known
+    assert (await store.rotate()).kid == oldest

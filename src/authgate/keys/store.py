@@ -93,7 +93,10 @@ class KeyStore:
             rows = (
                 (
                     await db.execute(
-                        select(SigningKey).where(SigningKey.state.in_(("next", "active")))
+                        select(SigningKey)
+                        .where(SigningKey.state.in_(("next", "active")))
+                        # The longest-published next key: verifiers have most likely seen it.
+                        .order_by(SigningKey.created_at, SigningKey.kid)
                     )
                 )
                 .scalars()

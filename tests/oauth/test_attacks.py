@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -103,6 +104,28 @@ async def test_cookie_of_another_provider_is_refused(
     callback = await authorize(started["authUrl"])
     response = await client.get(callback.replace("/google/", "/auth0/"))
     assert_refused(response, 400, "Invalid OAuth state")
+
+
+async def test_concurrent_callbacks_with_one_state_sign_in_once(
+    google: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = google
+    started = await start(client, "google")
+    callback = await authorize(started["authUrl"])
+    first, second = await asyncio.gather(client.get(callback), client.get(callback))
+    assert sorted([first.status_code, second.status_code]) == [200, 400]
+    assert await user_count(app) == 1
+
+
+async def test_repeated_callback_parameter_is_refused(
+    google: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = google
+    started = await start(client, "google")
+    callback = await authorize(started["authUrl"])
+    response = await client.get(callback + "&state=attacker-state")
+    assert_refused(response, 400, "OAuth login failed")
+    assert await user_count(app) == 0
 
 
 # PKCE (RFC 7636): a stolen code is useless without the verifier

@@ -94,11 +94,12 @@ async def callback(provider: str, request: Request, runtime: RuntimeDep) -> Resp
     secure = runtime.settings.secure_cookies
     device = device_info(request)
     try:
+        pairs = request.query_params.multi_items()
+        # RFC 6749 s3.1: a parameter sent twice makes the response ambiguous; refuse it.
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise OAuthLoginError(provider[:64], "A callback parameter was repeated")
         done = await runtime.oauth.complete(
-            provider,
-            cookie=request.cookies.get(COOKIE_NAME),
-            params=dict(request.query_params),
-            device=device,
+            provider, cookie=request.cookies.get(COOKIE_NAME), params=dict(pairs), device=device
         )
     except (OAuthLoginError, RegistrationClosedError) as exc:
         detail = {"reason": exc.reason} if isinstance(exc, OAuthStateError) else {}

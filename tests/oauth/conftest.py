@@ -160,7 +160,7 @@ async def oauth_app(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[AppFact
 
         async def build(**overrides: Any) -> tuple[FastAPI, httpx.AsyncClient]:
             values = {"oauth_http_timeout": 2.0, "rate_limit_enabled": False, **overrides}
-            settings = make_settings(tmp_path, **values)
+            settings = make_settings(values.pop("state_dir", tmp_path), **values)
             app = create_app(settings, clock=clock)
             await stack.enter_async_context(lifespan(app))
             client = await stack.enter_async_context(

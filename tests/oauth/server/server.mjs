@@ -3,7 +3,7 @@
 // its metadata says, PKCE required once a challenge was sent, single-use codes bound to
 // their redirect_uri), plus a control API under /__control for the tests:
 //   POST /__control/overrides  {idTokenClaims (null deletes), idTokenSignature: "rogue", tokenDelayMs,
-//                               authorizeIss, authorizeError}   (replaces previous ones)
+//                               authorizeIss, authorizeError, userinfo} (replaces previous ones)
 //   POST /__control/rotate     new signing key; GET /__control/last  what was issued
 // Usage: node server.mjs '{"trailingSlash": false, "authMethod": "client_secret_basic",
 //                          "clients": {"id": "secret"}, "issParameter": false}'
@@ -61,6 +61,10 @@ service.on("beforeTokenSigning", (token) => {
     else token.payload[claim] = value;
   }
   last.idTokenKid = token.header.kid;
+});
+
+service.on("beforeUserinfo", (response) => {
+  if (overrides.userinfo) response.body = overrides.userinfo;
 });
 
 function clientAuth(req) {

@@ -265,7 +265,7 @@ class DPoPVerifier:
             header = _b64_json(header_b64)
             claims = _b64_json(payload_b64)
             signature = urlsafe_b64decode(signature_b64.encode("ascii"))
-        except (ValueError, UnicodeError, binascii.Error):
+        except (ValueError, UnicodeError, binascii.Error, RecursionError):
             raise self._fail("malformed") from None
         key = self._header_key(header)
         signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
@@ -287,6 +287,8 @@ class DPoPVerifier:
             raise self._fail("jwk")
         if _PRIVATE_MEMBERS & jwk.keys():
             raise self._fail("private_key")  # s4.3 step 7
+        if jwk.get("kty") != _KEYS[alg].key_type:
+            raise self._fail("jwk")  # the thumbprint must be of the key the client sent
         try:
             key = _KEYS[alg].import_key(jwk)
             self._algs[alg].check_key(key)

@@ -25,6 +25,7 @@ from tests.security.dpop_support import (
     CHAT_URL,
     ProofKey,
     ath,
+    b64,
     b64_json,
     bound_token,
     dpop,
@@ -88,6 +89,12 @@ def _signed_by_another_key(h: Holder) -> str:
     return sign(header, claims, other.key, "ES256")
 
 
+def _deeply_nested(h: Holder) -> str:
+    # Small enough for the size limit, deep enough to exhaust a recursive JSON parser.
+    nested = b64(b"[" * 2500)
+    return f"{nested}.{nested}.AAAA"
+
+
 def _stolen_token(h: Holder) -> str:
     """A thief's own valid proof for the stolen token: right ath, wrong key (cnf.jkt)."""
     return ProofKey().proof(iat=h.clock.now, token=h.token)
@@ -114,6 +121,12 @@ FAILING: list[object] = [
         id="private-key-in-jwk",
     ),
     pytest.param(lambda h: [h.proof(drop_header=("jwk",))], "jwk", id="jwk-missing"),
+    pytest.param(
+        lambda h: [h.proof(header={"jwk": {**h.key.public_jwk, "kty": "RSA"}})],
+        "jwk",
+        id="jwk-kty-not-of-alg",
+    ),
+    pytest.param(lambda h: [_deeply_nested(h)], "malformed", id="deeply-nested-json"),
     pytest.param(lambda h: [h.proof(htm="GET")], "htm", id="htm-other-method"),
     pytest.param(lambda h: [h.proof(htm="post")], "htm", id="htm-lowercase"),
     pytest.param(lambda h: [h.proof(drop=("htm",))], "htm", id="htm-missing"),

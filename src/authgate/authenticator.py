@@ -55,7 +55,8 @@ class Authenticator:
         if self.revocations.stale:
             # Fail closed: the revocation view could not be confirmed for too long.
             raise StorageUnavailableError("revocations")
-        if self._device_check and device is not None:
+        # Agents are bound by DPoP or their credentials, not by a browser's fingerprint.
+        if self._device_check and device is not None and claims.client_id is None:
             presented = fingerprint(device, self._inputs)
             if not hmac.compare_digest(presented, claims.device_fingerprint):
                 raise DeviceMismatchError()
@@ -68,4 +69,7 @@ class Authenticator:
             device_fingerprint=claims.device_fingerprint,
             token_id=claims.jti,
             expires_at=claims.exp,
+            actor=claims.actor,
+            client_id=claims.client_id,
+            jkt=claims.jkt,
         )

@@ -12,6 +12,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from authgate.cli_agents import agents_app
+from authgate.cli_keys import clients_app, keys_app
 from authgate.config import Settings, load_settings, validate_secrets
 from authgate.errors import AuthgateError, ConfigurationError
 from authgate.keys.secrets import check_secret, generate_secret
@@ -29,6 +31,9 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(users_app, name="users")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+app.add_typer(clients_app, name="clients")
+app.add_typer(agents_app, name="agents")
 db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

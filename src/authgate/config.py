@@ -57,6 +57,7 @@ DEFAULT_CSP = (
 )
 FingerprintInput = Literal["user-agent", "ip", "accept-language"]
 
+
 def _unprefixed(name: str) -> Any:
     """A setting read from ``name`` without the AUTHGATE_ prefix (the original design's names)."""
     return Field(default=None, validation_alias=AliasChoices(name, name.lower()))
@@ -108,6 +109,15 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("JWT_REFRESH_SECRET", "jwt_refresh_secret")
     )
     jwt_issuer: str = "ai-agent-system"
+    # Signing keys (docs/keys.md): HS256 uses the secrets above; the others a key store.
+    signing_alg: Literal["HS256", "EdDSA", "ES256", "RS256"] = "HS256"
+    encryption_key: SecretStr | None = None
+    key_rotation_interval: Annotated[int, BeforeValidator(parse_duration), Field(ge=0)] = 0
+    key_reload_interval: Duration = 60
+    public_url: str = "http://127.0.0.1:8000"
+    # Agents (docs/agents.md): the longest a user-to-agent delegation may live.
+    delegation_max_ttl: Duration = 24 * 3600
+    issuer_url: str | None = None
     jwt_audience: str = "ai-agent-users"
     access_token_ttl: Duration = 15 * 60
     refresh_token_ttl: Duration = 7 * 86400
@@ -142,26 +152,6 @@ class Settings(BaseSettings):
     max_token_bytes: Annotated[int, Field(ge=512)] = 8 * 1024
     cleanup_interval: Duration = 300
     log_level: str = "info"
-    log_format: Literal["json", "text"] = "json"
-
-    # Hardening (docs/hardening.md). Limits use the `limits` notation: "5 per 15 minutes".
-    rate_limit_enabled: bool = True
-    rate_limit_api: RateLimitText = "100 per 15 minutes"
-    rate_limit_login: RateLimitText = "5 per 15 minutes"
-    rate_limit_oauth: RateLimitText = "5 per 15 minutes"
-    rate_limit_refresh: RateLimitText = "60 per 15 minutes"
-    rate_limit_register: RateLimitText = "10 per hour"
-    rate_limit_account: RateLimitText = "20 per 15 minutes"
-    known_client_ttl: Duration = 30 * 86400
-    trusted_proxies: CommaList = Field(default_factory=list)
-    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
-    security_headers: bool = True
-    content_security_policy: str = DEFAULT_CSP
-    hsts_max_age: Annotated[int, Field(ge=0)] = 31536000
-    cors_origins: CommaList = Field(default_factory=list)
-    csrf_protection: bool = True
-    metrics_enabled: bool = True
-    metrics_token: SecretStr | None = None
 
     # Sign-in with OAuth/OIDC providers (docs/oauth.md). A built-in provider is enabled
     # when its client id is set; more OIDC issuers by name through oidc_providers, each
@@ -185,6 +175,26 @@ class Settings(BaseSettings):
     oauth_http_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
     post_login_redirect: str = "/"
     allowed_redirects: CommaList = Field(default_factory=list)
+    log_format: Literal["json", "text"] = "json"
+
+    # Hardening (docs/hardening.md). Limits use the `limits` notation: "5 per 15 minutes".
+    rate_limit_enabled: bool = True
+    rate_limit_api: RateLimitText = "100 per 15 minutes"
+    rate_limit_login: RateLimitText = "5 per 15 minutes"
+    rate_limit_oauth: RateLimitText = "5 per 15 minutes"
+    rate_limit_refresh: RateLimitText = "60 per 15 minutes"
+    rate_limit_register: RateLimitText = "10 per hour"
+    rate_limit_account: RateLimitText = "20 per 15 minutes"
+    known_client_ttl: Duration = 30 * 86400
+    trusted_proxies: CommaList = Field(default_factory=list)
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    security_headers: bool = True
+    content_security_policy: str = DEFAULT_CSP
+    hsts_max_age: Annotated[int, Field(ge=0)] = 31536000
+    cors_origins: CommaList = Field(default_factory=list)
+    csrf_protection: bool = True
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -209,6 +219,11 @@ class Settings(BaseSettings):
         if self.cookie_secure is not None:
             return self.cookie_secure
         return self.env != "development"
+
+    @property
+    def metadata_issuer(self) -> str:
+        """RFC 8414 s2 ``issuer``: the configured issuer URL, exactly as configured."""
+        return self.issuer_url or self.public_url.rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

@@ -23,6 +23,7 @@ carry token, secret or password values.
     │   │   └── RefreshDeviceMismatchError
     │   └── InvalidCredentialsError
     ├── PermissionDeniedError               403 (.missing)
+    ├── DelegationPolicyError               403
     ├── CsrfError                           403
     ├── InvalidRequestError                 400
     │   ├── PasswordPolicyError             422
@@ -57,6 +58,7 @@ __all__ = [
     "CsrfError",
     "DPoPBindingError",
     "DPoPProofError",
+    "DelegationPolicyError",
     "DeviceMismatchError",
     "EmailTakenError",
     "ExpiredTokenError",
@@ -235,6 +237,13 @@ class CsrfError(AuthgateError):
 
     error = "CSRF check failed"
     message = "Send the csrf_token cookie value in the X-CSRF-Token header, from this site"
+    status_code = 403
+
+
+class DelegationPolicyError(AuthgateError):
+    """The route demands (or forbids) an agent acting for a user."""
+
+    error = "Insufficient permissions"
     status_code = 403
 
 

@@ -8,9 +8,12 @@ import anyio
 
 from authgate.audit import AuditTrail
 from authgate.authenticator import Authenticator
+from authgate.client_assertion import ClientAssertionVerifier
+from authgate.clients import ClientRegistry
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
 from authgate.dpop import DPoPVerifier
+from authgate.keys.manager import KeyManager
 from authgate.metrics import Metrics
 from authgate.oauth.flow import OAuthFlow
 from authgate.passwords import PasswordHasher
@@ -39,12 +42,10 @@ class Runtime:
         self.hot = build_hot_state(settings, local=self.revocations, store=self.store, clock=clock)
         self.single_use = self.hot.single_use
         self.dpop = DPoPVerifier.from_settings(settings, single_use=self.single_use, clock=clock)
-        secrets = {
-            "access_secret": settings.access_secret(),
-            "refresh_secret": settings.refresh_secret(),
-        }
+        self.keys = KeyManager(settings, self.store.engine, clock=clock)
+        self.clients = ClientRegistry(self.store.engine, clock=clock)
         self.issuer = TokenIssuer(
-            **secrets,
+            keys=self.keys,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             access_ttl=settings.access_token_ttl,
@@ -52,7 +53,7 @@ class Runtime:
             clock=clock,
         )
         self.verifier = TokenVerifier(
-            **secrets,
+            keys=self.keys,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway=settings.clock_leeway,
@@ -99,6 +100,15 @@ class Runtime:
             clock=clock,
             revocation_feed=self.hot.revocation_feed,
         )
+        self.assertions = ClientAssertionVerifier(
+            registry=self.clients,
+            replay=self.single_use,
+            audiences=frozenset(
+                {settings.metadata_issuer, f"{settings.public_url.rstrip('/')}/oauth2/token"}
+            ),
+            leeway=settings.clock_leeway,
+            clock=clock,
+        )
         self.oauth = OAuthFlow.from_settings(
             settings, store=self.store, audit=self.audit, used_states=self.single_use, clock=clock
         )
@@ -118,7 +128,6 @@ class Runtime:
             self.hot.backend,
         )
 
-
     async def close(self) -> None:
         await self.hot.revocation_feed.close()
         await self.single_use.close()
@@ -136,6 +145,17 @@ class Runtime:
                 logger.exception("cleanup failed")
             else:
                 logger.debug("cleanup removed %d sessions", removed)
+
+    async def maintain_keys_forever(self) -> None:
+        """Reload the key ring (other instances may have rotated), retire and rotate keys."""
+        if self.keys.store is None:
+            return
+        while True:
+            await anyio.sleep(self.settings.key_reload_interval)
+            try:
+                await self.keys.maintain()
+            except Exception:  # keep verifying with the current ring; retry next time
+                logger.exception("key maintenance failed")
 
 
 def _pool(settings: Settings) -> PoolLimits:

@@ -14,7 +14,16 @@ from authgate.config import Settings, load_settings
 from authgate.http import pages
 from authgate.http.errors import install_error_handlers
 from authgate.http.hardening import install_hardening
-from authgate.http.routes import agent, auth, health, oauth
+from authgate.http.routes import (
+    agent,
+    auth,
+    delegations,
+    health,
+    oauth,
+    oauth2,
+    token,
+    wellknown,
+)
 from authgate.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -29,13 +38,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         await runtime.start()
         # A plain task rather than a task group: the server may end the lifespan
         # from another task than the one that started it.
-        cleanup = asyncio.create_task(runtime.cleanup_forever())
+        background = [
+            asyncio.create_task(runtime.cleanup_forever()),
+            asyncio.create_task(runtime.maintain_keys_forever()),
+        ]
         try:
             yield
         finally:
-            cleanup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await cleanup
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runtime.close()
 
     app = FastAPI(
@@ -51,5 +64,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(oauth.router)
     app.include_router(agent.router)
     app.include_router(health.router)
+    app.include_router(wellknown.router)
+    app.include_router(oauth2.router)
+    app.include_router(token.router)
+    app.include_router(delegations.router)
     pages.install(app)
     return app

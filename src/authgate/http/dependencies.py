@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from fastapi import Request
 
 from authgate.authenticator import Authenticator
 from authgate.dpop import DPoPVerifier
-from authgate.errors import PermissionDeniedError
+from authgate.errors import DelegationPolicyError, PermissionDeniedError
 from authgate.http.credentials import access_cookie_name
 from authgate.http.sender import authenticate_connection
 from authgate.principal import Principal
@@ -37,9 +38,17 @@ async def authenticate_request(
     return await authenticate_connection(request, authenticator, cookie_name=cookie, dpop=dpop)
 
 
-def require(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that authenticates the request and demands every given permission."""
+def require(
+    *permissions: str, delegation: Literal["allow", "require", "forbid"] = "allow"
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that authenticates the request and demands every given permission.
+
+    ``delegation="forbid"`` refuses agents (on their own or acting for a user);
+    ``"require"`` accepts only an agent acting for a user (RFC 8693 ``act``).
+    """
     needed = frozenset(permissions)
+    if delegation not in ("allow", "require", "forbid"):
+        raise ValueError("delegation must be 'allow', 'require' or 'forbid'")
 
     async def dependency(request: Request) -> Principal:
         principal = request.scope.get(PRINCIPAL_KEY)
@@ -55,6 +64,10 @@ def require(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:
         missing = needed - principal.permissions
         if missing:
             raise PermissionDeniedError(missing)
+        if delegation == "forbid" and principal.is_agent:
+            raise DelegationPolicyError("This action is for the user, not an agent")
+        if delegation == "require" and not principal.is_delegated:
+            raise DelegationPolicyError("This action needs an agent acting for a user")
         return principal
 
     return dependency

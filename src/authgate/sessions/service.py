@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from authgate.audit import AuditTrail
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
-from authgate.devices import DeviceInfo, fingerprint
+from authgate.devices import DeviceInfo, agent_fingerprint, fingerprint
 from authgate.errors import (
     InvalidTokenError,
     NotFoundError,
@@ -30,7 +30,7 @@ from authgate.storage.memory import LocalRevocationFeed
 from authgate.storage.models import RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
 from authgate.storage.store import SqlStore
-from authgate.tokens.claims import RefreshClaims
+from authgate.tokens.claims import AccessClaims, RefreshClaims
 from authgate.tokens.issuer import IssuedToken, TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
 
@@ -106,9 +106,19 @@ class AuthService:
         )
         return TokenPair(self._issue_access(user, session), refresh, session.id)
 
-    async def refresh(self, token: str, device: DeviceInfo) -> TokenPair:
+    async def refresh(
+        self,
+        token: str,
+        device: DeviceInfo,
+        *,
+        client_id: str | None = None,
+        jkt: str | None = None,
+    ) -> TokenPair:
+        """Rotate a refresh token. A delegation's tokens are bound to the agent
+        ``client_id`` instead of a browser's device fingerprint."""
         claims = self._verify_refresh(token)
-        if not hmac.compare_digest(fingerprint(device, self._inputs), claims.device_fingerprint):
+        presented = agent_fingerprint(client_id) if client_id else fingerprint(device, self._inputs)
+        if not hmac.compare_digest(presented, claims.device_fingerprint):
             await self._audit.record(
                 "token.device_mismatch",
                 user_id=claims.sub,
@@ -131,7 +141,83 @@ class AuthService:
         await self._audit.record(
             "token.refresh", user_id=user.id, session_id=session.id, device=device
         )
-        return TokenPair(self._issue_access(user, session), replacement, session.id)
+        return TokenPair(self._issue_access(user, session, jkt), replacement, session.id)
+
+    async def start_delegation(
+        self,
+        user: User,
+        parent: Session,
+        *,
+        agent_id: str,
+        scopes: list[str],
+        lifetime: int,
+        jkt: str | None,
+    ) -> TokenPair:
+        """RFC 8693 delegation: a child session in which ``agent_id`` acts for ``user``.
+
+        It never outlives its parent session, and revoking the parent revokes it.
+        """
+        now = self._now()
+        session = Session(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            kind="delegation",
+            parent_id=parent.id,
+            actor=agent_id,
+            scopes=sorted(scopes),
+            device_fingerprint=agent_fingerprint(agent_id),
+            user_agent=None,
+            ip=None,
+            created_at=now,
+            last_used_at=now,
+            expires_at=min(now + lifetime, parent.expires_at),
+        )
+        refresh = self._issue_refresh(user.id, session)
+        await self._store.add_session(session, self._refresh_row(refresh, session.id))
+        await self._audit.record(
+            "delegation.created",
+            user_id=user.id,
+            session_id=session.id,
+            actor=agent_id,
+            scopes=session.scopes,
+        )
+        return TokenPair(self._issue_access(user, session, jkt), refresh, session.id)
+
+    async def start_agent_grant(
+        self, *, agent_id: str, owner_id: str, scopes: list[str], jkt: str | None
+    ) -> IssuedToken:
+        """RFC 6749 s4.4 client credentials: a short grant, no refresh token (s4.4.3)."""
+        now = self._now()
+        session = Session(
+            id=str(uuid.uuid4()),
+            user_id=owner_id,
+            kind="agent",
+            actor=agent_id,
+            scopes=sorted(scopes),
+            device_fingerprint=agent_fingerprint(agent_id),
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + self._settings.access_token_ttl,
+        )
+        await self._store.add_session(session, None)
+        return self._issuer.issue_access(
+            user_id=f"agent:{agent_id}",
+            email=None,
+            roles=[],
+            permissions=sorted(scopes),
+            session_id=session.id,
+            device_fingerprint=session.device_fingerprint,
+            client_id=agent_id,
+            jkt=jkt,
+        )
+
+    async def revoke_agent(self, agent_id: str) -> int:
+        """An agent disabled or re-keyed: every grant it holds ends now."""
+        session_ids = await self._store.actor_session_ids(agent_id)
+        return len(await self._revoke(session_ids, "agent_disabled", f"agent:{agent_id}", None))
+
+    async def delegations(self, user_id: str) -> Sequence[Session]:
+        return await self._store.active_sessions(user_id, self._now(), kind="delegation")
 
     async def logout(self, session_id: str, user_id: str, device: DeviceInfo | None) -> None:
         await self._revoke([session_id], "logout", user_id, device)
@@ -145,6 +231,31 @@ class AuthService:
         if session is None or session.user_id != user_id or session.revoked_at is not None:
             raise NotFoundError("No such active session")
         await self._revoke([session_id], "revoked_by_user", user_id, device)
+
+    async def live_refresh_claims(self, token: str) -> RefreshClaims | None:
+        """The claims of an unspent refresh token of a live session, else None (RFC 7662)."""
+        try:
+            claims = self._verifier.verify_refresh(token)
+        except InvalidTokenError:
+            return None
+        live = await self._store.refresh_token_live(
+            jti=claims.jti, token_hash=hash_token(token), now=self._now()
+        )
+        return claims if live else None
+
+    async def revoke_token(self, token: str, *, actor: str) -> bool:
+        """RFC 7009: revoke the session behind a refresh or access token; False if unknown.
+
+        Revoking either token ends the grant, so the session's other tokens go too.
+        """
+        claims: RefreshClaims | AccessClaims | None = await self.live_refresh_claims(token)
+        if claims is None:
+            try:
+                claims = self._verifier.verify_access(token)
+            except InvalidTokenError:
+                return False
+        await self._revoke([claims.session_id], f"revoked_by_{actor}", claims.sub, None)
+        return True
 
     async def active_sessions(self, user_id: str) -> Sequence[Session]:
         return await self._store.active_sessions(user_id, self._now())
@@ -206,6 +317,9 @@ class AuthService:
         self, session_ids: Sequence[str], reason: str, user_id: str, device: DeviceInfo | None
     ) -> list[str]:
         now = self._now()
+        # Delegations derived from these sessions die with them (cascade).
+        children = await self._store.child_session_ids(session_ids)
+        session_ids = [*session_ids, *(c for c in children if c not in session_ids)]
         # Local view first: the revocation holds from the next request, even mid-write.
         self._revocations.revoke(session_ids, now + self._revocation_ttl)
         revoked = await self._store.revoke_sessions(session_ids, reason, now)
@@ -221,14 +335,32 @@ class AuthService:
             )
         return revoked
 
-    def _issue_access(self, user: User, session: Session) -> IssuedToken:
+    def _issue_access(self, user: User, session: Session, jkt: str | None = None) -> IssuedToken:
+        permissions = self._settings.permissions_for(list(user.roles))
+        if session.kind != "delegation":
+            return self._issuer.issue_access(
+                user_id=user.id,
+                email=user.email,
+                roles=list(user.roles),
+                permissions=permissions,
+                session_id=session.id,
+                device_fingerprint=session.device_fingerprint,
+                jkt=jkt,
+            )
+        # Never wider than the user has now, nor than was delegated (RFC 8693 s2.1); no
+        # roles either, so a handler checking roles cannot hand an agent the user's role.
+        delegated = sorted(set(session.scopes or ()) & set(permissions))
         return self._issuer.issue_access(
             user_id=user.id,
             email=user.email,
-            roles=list(user.roles),
-            permissions=self._settings.permissions_for(list(user.roles)),
+            roles=[],
+            permissions=delegated,
             session_id=session.id,
             device_fingerprint=session.device_fingerprint,
+            actor=session.actor,
+            client_id=session.actor,
+            jkt=jkt,
+            not_after=session.expires_at,
         )
 
     def _issue_refresh(self, user_id: str, session: Session) -> IssuedToken:

@@ -105,26 +105,45 @@ class SqlStore:
 
     # Sessions and refresh tokens
 
-    async def add_session(self, session: Session, refresh: RefreshToken) -> None:
+    async def add_session(self, session: Session, refresh: RefreshToken | None) -> None:
         async with self._db() as db:
             db.add(session)
             await db.flush()
-            db.add(refresh)
+            if refresh is not None:
+                db.add(refresh)
             await db.commit()
 
     async def session_by_id(self, session_id: str) -> Session | None:
         async with self._db() as db:
             return await db.get(Session, session_id)
 
-    async def active_sessions(self, user_id: str, now: int) -> Sequence[Session]:
+    async def active_sessions(
+        self, user_id: str, now: int, *, kind: str = "login"
+    ) -> Sequence[Session]:
         async with self._db() as db:
             query = (
                 select(Session)
                 .where(Session.user_id == user_id, Session.revoked_at.is_(None))
-                .where(Session.expires_at > now)
+                .where(Session.expires_at > now, Session.kind == kind)
                 .order_by(Session.last_used_at.desc())
             )
             return (await db.execute(query)).scalars().all()
+
+    async def child_session_ids(self, parent_ids: Sequence[str]) -> list[str]:
+        """Live sessions derived from these (delegations), for cascading revocation."""
+        if not parent_ids:
+            return []
+        async with self._db() as db:
+            query = select(Session.id).where(
+                Session.parent_id.in_(parent_ids), Session.revoked_at.is_(None)
+            )
+            return list((await db.execute(query)).scalars().all())
+
+    async def actor_session_ids(self, actor: str) -> list[str]:
+        """Live sessions in which this agent acts, on its own or for a user."""
+        async with self._db() as db:
+            query = select(Session.id).where(Session.actor == actor, Session.revoked_at.is_(None))
+            return list((await db.execute(query)).scalars().all())
 
     async def rotate_refresh(
         self, *, jti: str, token_hash: str, replacement: RefreshToken, now: int
@@ -191,6 +210,23 @@ class SqlStore:
                 Session.user_id == user_id, Session.revoked_at.is_(None)
             )
             return list((await db.execute(query)).scalars().all())
+
+    async def refresh_token_live(self, *, jti: str, token_hash: str, now: int) -> bool:
+        """Whether this refresh token is the unspent one of a live session."""
+        async with self._sessions() as db:
+            query = (
+                select(RefreshToken.jti)
+                .join(Session, Session.id == RefreshToken.session_id)
+                .where(
+                    RefreshToken.jti == jti,
+                    RefreshToken.token_hash == token_hash,
+                    RefreshToken.status == "active",
+                    RefreshToken.expires_at > now,
+                    Session.revoked_at.is_(None),
+                    Session.expires_at > now,
+                )
+            )
+            return (await db.execute(query)).first() is not None
 
     async def revoked_since(self, since: int) -> list[tuple[str, int]]:
         async with self._db() as db:

@@ -233,6 +233,24 @@ async def test_bad_id_token_is_refused(
     assert await user_count(app) == 0
 
 
+async def test_unknown_kid_refetches_the_key_set_at_most_every_ten_seconds(
+    google: tuple[FastAPI, httpx.AsyncClient], oidc: MockProvider, clock: Any
+) -> None:
+    """RFC 8725 s3.10: `kid` is only a lookup key; made-up ones cannot hammer the provider."""
+    _, client = google
+    assert (await login(client, "google")).status_code == 200
+    fetches = oidc.last()["jwksFetches"]
+    oidc.configure(idTokenKid="made-up-kid")
+    for _ in range(3):
+        response = await login(client, "google")
+        assert_refused(response, 400, "Invalid ID token")
+        assert "(kid)" in response.json()["message"]
+    assert oidc.last()["jwksFetches"] == fetches
+    clock.advance(11)
+    assert_refused(await login(client, "google"), 400, "Invalid ID token")
+    assert oidc.last()["jwksFetches"] == fetches + 1
+
+
 # Mix-up (RFC 9207), provider errors, provider outage
 
 

@@ -3,7 +3,8 @@
 // its metadata says, PKCE required once a challenge was sent, single-use codes bound to
 // their redirect_uri), plus a control API under /__control for the tests:
 //   POST /__control/overrides  {idTokenClaims (null deletes), idTokenSignature: "rogue", tokenDelayMs,
-//                               authorizeIss, authorizeError, userinfo} (replaces previous ones)
+//                               idTokenKid, authorizeIss, authorizeError, userinfo}
+//                              (replaces the previous overrides)
 //   POST /__control/rotate     new signing key; GET /__control/last  what was issued
 // Usage: node server.mjs '{"trailingSlash": false, "authMethod": "client_secret_basic",
 //                          "clients": {"id": "secret"}, "issParameter": false}'
@@ -25,7 +26,7 @@ const rogue = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
 
 let overrides = {};
 const codes = new Map();
-const last = { idTokenKid: null, tokenRequests: [] };
+const last = { idTokenKid: null, tokenRequests: [], jwksFetches: 0 };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -61,6 +62,7 @@ service.on("beforeTokenSigning", (token) => {
     else token.payload[claim] = value;
   }
   last.idTokenKid = token.header.kid;
+  if (overrides.idTokenKid) token.header.kid = overrides.idTokenKid; // a label, not the key used
 });
 
 service.on("beforeUserinfo", (response) => {
@@ -146,6 +148,7 @@ const server = createServer(async (req, res) => {
     }
     if (path === "/__control/last") return sendJson(res, 200, last);
     if (path === "/.well-known/openid-configuration") return sendJson(res, 200, discovery());
+    if (path === "/jwks") last.jwksFetches += 1;
     if (path === "/token" && overrides.tokenDelayMs) await sleep(overrides.tokenDelayMs);
     service.requestHandler(req, res);
   } catch (error) {

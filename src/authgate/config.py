@@ -222,8 +222,16 @@ class Settings(BaseSettings):
 
     @property
     def metadata_issuer(self) -> str:
-        """RFC 8414 s2 ``issuer``: the configured issuer URL, exactly as configured."""
-        return self.issuer_url or self.public_url.rstrip("/")
+        """RFC 8414 s2 ``issuer``: the configured issuer URL, exactly as configured.
+
+        When the tokens' own ``iss`` is a URL it is the issuer, so that verifiers taking
+        the issuer from discovery accept the tokens (RFC 8414 s3.3).
+        """
+        if self.issuer_url:
+            return self.issuer_url
+        if self.jwt_issuer.startswith(("https://", "http://")):
+            return self.jwt_issuer
+        return self.public_url.rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

@@ -187,3 +187,16 @@ async def test_malformed_standard_requests_get_invalid_request(
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+async def test_metadata_issuer_is_the_token_issuer_when_that_is_a_url(
+    settings_factory: Any, clock: Any
+) -> None:
+    """A verifier that takes the issuer from discovery must accept the tokens' iss."""
+    from authgate.http.app import create_app
+    from authgate.testing import client_for, lifespan
+
+    app = create_app(settings_factory(jwt_issuer="https://auth.example.com"), clock=clock)
+    async with lifespan(app), client_for(app) as c:
+        body = (await c.get("/.well-known/openid-configuration")).json()
+    assert body["issuer"] == "https://auth.example.com"

@@ -193,3 +193,27 @@ async def test_server_nonce_flow_at_token_endpoint_and_resource(
         fresh = no_nonce.headers["dpop-nonce"]
         ok = await chat(client, dpop(token, key.proof(iat=clock.now, token=token, nonce=fresh)))
         assert ok.status_code == 200, ok.text
+
+
+async def test_introspection_tells_the_resource_server_the_bound_key(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, agent: tuple[str, str]
+) -> None:
+    """RFC 9449 s6.2: introspecting a DPoP-bound token returns its cnf.jkt."""
+    key = ProofKey()
+    issued = await token_request(client, agent, key.proof(iat=clock.now, htu=TOKEN_URL))
+    plain = await token_request(client, agent, None)
+    created = await app.state.authgate.clients.create(
+        name="tool server", kind="resource_server", scopes=["introspect"]
+    )
+    rs = (created.client.client_id, created.secret)
+    bound_info = await client.post(
+        "/oauth2/introspect", data={"token": issued.json()["access_token"]}, auth=rs
+    )
+    plain_info = await client.post(
+        "/oauth2/introspect", data={"token": plain.json()["access_token"]}, auth=rs
+    )
+    assert bound_info.json()["active"] is True
+    assert bound_info.json()["token_type"] == "DPoP"
+    assert bound_info.json()["cnf"] == {"jkt": key.jkt}
+    assert plain_info.json()["token_type"] == "Bearer"
+    assert "cnf" not in plain_info.json()

@@ -57,7 +57,7 @@ async def _access_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
         principal = runtime.authenticator.authenticate(token)
     except InvalidTokenError:
         return None
-    return {
+    body: dict[str, Any] = {
         "active": True,
         "token_type": "Bearer",
         "scope": " ".join(sorted(principal.permissions)),
@@ -69,6 +69,10 @@ async def _access_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
         "jti": principal.token_id,
         "sid": principal.session_id,
     }
+    if principal.jkt is not None:
+        # RFC 9449 s6.2: the resource server learns the key the token is bound to.
+        body |= {"token_type": "DPoP", "cnf": {"jkt": principal.jkt}}
+    return body
 
 
 async def _refresh_info(runtime: Runtime, token: str) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ from authgate.clock import Clock, system_clock
 from authgate.errors import AuthgateError, NotFoundError
 from authgate.storage.database import session_factory
 from authgate.storage.models import OAuthClient
+from authgate.storage.store import guarded_session
 
 __all__ = ["ClientRegistry", "InvalidClientError", "NewClient", "parse_basic_auth"]
 
@@ -91,17 +92,17 @@ class ClientRegistry:
             disabled=False,
             created_at=int(self._clock()),
         )
-        async with self._sessions() as db:
+        async with guarded_session(self._sessions) as db:
             db.add(client)
             await db.commit()
         return NewClient(client, secret)
 
     async def get(self, client_id: str) -> OAuthClient | None:
-        async with self._sessions() as db:
+        async with guarded_session(self._sessions) as db:
             return await db.get(OAuthClient, client_id)
 
     async def all(self, kind: str | None = None) -> list[OAuthClient]:
-        async with self._sessions() as db:
+        async with guarded_session(self._sessions) as db:
             query = select(OAuthClient).order_by(OAuthClient.created_at)
             if kind is not None:
                 query = query.where(OAuthClient.kind == kind)
@@ -128,7 +129,7 @@ class ClientRegistry:
         await self._update(client_id, disabled=True)
 
     async def _update(self, client_id: str, **values: object) -> None:
-        async with self._sessions() as db:
+        async with guarded_session(self._sessions) as db:
             result = await db.execute(
                 update(OAuthClient).where(OAuthClient.client_id == client_id).values(**values)
             )

@@ -23,6 +23,7 @@ from authgate.keys.encryption import KeyEncryptionKey
 from authgate.keys.keyring import ASYMMETRIC_ALGORITHMS, KeyRing, RingKey, generate_key, import_key
 from authgate.storage.database import session_factory
 from authgate.storage.models import SigningKey
+from authgate.storage.store import guarded_session
 
 __all__ = ["KeyStore"]
 
@@ -52,7 +53,7 @@ class KeyStore:
         return int(self._clock())
 
     async def keys(self, *, include_retired: bool = False) -> Sequence[SigningKey]:
-        async with self._sessions() as db:
+        async with guarded_session(self._sessions) as db:
             query = select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid)
             if not include_retired:
                 query = query.where(SigningKey.state.in_(_LIVE_STATES))
@@ -73,7 +74,7 @@ class KeyStore:
             created_at=now,
             activated_at=now if state == "active" else None,
         )
-        async with self._sessions() as db:
+        async with guarded_session(self._sessions) as db:
             db.add(row)
             await db.commit()
         return row
@@ -89,7 +90,7 @@ class KeyStore:
     async def rotate(self) -> SigningKey:
         """Promote ``next`` to active, move the active key to retiring, publish a new next."""
         now = self._now()
-        async with self._sessions() as db, db.begin():
+        async with guarded_session(self._sessions) as db, db.begin():
             rows = (
                 (
                     await db.execute(
@@ -118,7 +119,7 @@ class KeyStore:
     async def retire_due(self) -> list[str]:
         """Retire retiring keys whose last token has expired."""
         now = self._now()
-        async with self._sessions() as db, db.begin():
+        async with guarded_session(self._sessions) as db, db.begin():
             due = (
                 (
                     await db.execute(
@@ -140,7 +141,7 @@ class KeyStore:
 
     async def retire(self, kid: str) -> None:
         """Retire one key now; its tokens are refused from the next key-ring reload."""
-        async with self._sessions() as db, db.begin():
+        async with guarded_session(self._sessions) as db, db.begin():
             row = await db.get(SigningKey, kid)
             if row is None or row.state == "retired":
                 raise NotFoundError("No such live key")
@@ -189,7 +190,7 @@ class KeyStore:
         if backup.get("format") != "authgate-keys/1":
             raise ConfigurationError("Not an authgate key backup")
         rows = [self._imported_row(item, backup_kek) for item in backup.get("keys", [])]
-        async with self._sessions() as db, db.begin():
+        async with guarded_session(self._sessions) as db, db.begin():
             for state in {row.state for row in rows} & {"active", "next"}:
                 await self._stand_aside(db, state, {row.kid for row in rows})
             for row in rows:

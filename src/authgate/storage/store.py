@@ -9,7 +9,7 @@ no partial write behind.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from authgate.errors import EmailTakenError, StorageUnavailableError
 from authgate.storage.database import session_factory
 from authgate.storage.models import AuditEvent, RefreshToken, Session, User
 
-__all__ = ["RotationOutcome", "SqlStore", "is_unavailable"]
+__all__ = ["RotationOutcome", "SqlStore", "guarded_session", "is_unavailable"]
 
 # Connection-level failures; constraint violations and bugs are not among them.
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)
@@ -33,6 +33,20 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, _UNAVAILABLE)
+
+
+@asynccontextmanager
+async def guarded_session(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A database session at the store boundary: unreachable means 503, never a 500."""
+    try:
+        async with sessions() as db:
+            yield db
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise StorageUnavailableError("database") from exc
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +66,8 @@ class SqlStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    @asynccontextmanager
-    async def _db(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessions() as db:
-                yield db
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise StorageUnavailableError("database") from exc
-            raise
+    def _db(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return guarded_session(self._sessions)
 
     async def ping(self) -> None:
         """One round trip; raises StorageUnavailableError when the database is down."""
@@ -213,7 +220,7 @@ class SqlStore:
 
     async def refresh_token_live(self, *, jti: str, token_hash: str, now: int) -> bool:
         """Whether this refresh token is the unspent one of a live session."""
-        async with self._sessions() as db:
+        async with self._db() as db:
             query = (
                 select(RefreshToken.jti)
                 .join(Session, Session.id == RefreshToken.session_id)

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # Signing keys (docs/keys.md): HS256 uses the secrets above; the others a key store.
     signing_alg: Literal["HS256", "EdDSA", "ES256", "RS256"] = "HS256"
     encryption_key: SecretStr | None = None
+    # The vault (docs/vault.md): the KEK before the last rotation, read-only, until
+    # `authgate vault rekey` has re-wrapped every data key under encryption_key.
+    encryption_key_previous: SecretStr | None = None
+    # A provider token handed out to an agent is refreshed first when it has less left.
+    vault_refresh_margin: Annotated[int, Field(ge=0, le=3600)] = 60
     key_rotation_interval: Annotated[int, BeforeValidator(parse_duration), Field(ge=0)] = 0
     key_reload_interval: Duration = 60
     public_url: str = "http://127.0.0.1:8000"

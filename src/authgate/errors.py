@@ -42,6 +42,10 @@ carry token, secret or password values.
     │   ├── RedirectNotAllowedError
     │   ├── AccountDisabledError            403
     │   └── ProviderUnavailableError        502
+    ├── VaultError                          (.name)
+    │   ├── CredentialNotFoundError         404
+    │   ├── CredentialConflictError         409
+    │   └── ReconsentRequiredError          409
     └── StorageUnavailableError             503 (.store)
 """
 
@@ -55,6 +59,8 @@ __all__ = [
     "AuthgateError",
     "CodeExchangeError",
     "ConfigurationError",
+    "CredentialConflictError",
+    "CredentialNotFoundError",
     "CsrfError",
     "DPoPBindingError",
     "DPoPProofError",
@@ -77,6 +83,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProviderDeniedError",
     "ProviderUnavailableError",
+    "ReconsentRequiredError",
     "RedirectNotAllowedError",
     "RefreshDeviceMismatchError",
     "RefreshTokenError",
@@ -89,6 +96,7 @@ __all__ = [
     "TokenMissingError",
     "UnknownProviderError",
     "UseDPoPNonceError",
+    "VaultError",
     "WeakSecretError",
     "WrongTokenTypeError",
 ]
@@ -366,6 +374,38 @@ class ProviderUnavailableError(OAuthLoginError):
     error = "Provider unavailable"
     message = "The sign-in provider did not answer in time; please try again"
     status_code = 502
+
+
+class VaultError(AuthgateError):
+    """A connected account or stored key could not be used; ``name`` is the provider."""
+
+    error = "Vault error"
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        self.name = name
+        super().__init__(message)
+
+
+class CredentialNotFoundError(VaultError):
+    """Nothing connected or stored under this name for this owner (or it was removed)."""
+
+    error = "Not connected"
+    message = "No connected account or stored key for this provider"
+    status_code = 404
+
+
+class CredentialConflictError(VaultError):
+    error = "Conflict"
+    message = "A connected account already uses this name; disconnect it first"
+    status_code = 409
+
+
+class ReconsentRequiredError(VaultError):
+    """The provider refused the stored refresh token: the user must connect again."""
+
+    error = "Reconsent required"
+    message = "The provider no longer accepts this connection; the user must connect it again"
+    status_code = 409
 
 
 class StorageUnavailableError(AuthgateError):

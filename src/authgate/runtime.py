@@ -27,6 +27,8 @@ from authgate.storage.store import SqlStore
 from authgate.tokens.issuer import TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
 from authgate.users import UserService
+from authgate.vault import KeyChain, Vault
+from authgate.vault.store import VaultStore
 
 __all__ = ["Runtime"]
 
@@ -111,6 +113,15 @@ class Runtime:
         )
         self.oauth = OAuthFlow.from_settings(
             settings, store=self.store, audit=self.audit, used_states=self.single_use, clock=clock
+        )
+        self.vault = Vault(
+            settings=settings,
+            store=VaultStore(self.store.engine),
+            keys=KeyChain.from_settings(settings),
+            oauth=self.oauth,
+            audit=self.audit,
+            used_states=self.single_use,
+            clock=clock,
         )
 
     async def start(self) -> None:

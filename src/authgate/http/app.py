@@ -17,11 +17,13 @@ from authgate.http.hardening import install_hardening
 from authgate.http.routes import (
     agent,
     auth,
+    connections,
     delegations,
     health,
     oauth,
     oauth2,
     token,
+    vault,
     wellknown,
 )
 from authgate.runtime import Runtime
@@ -68,5 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(oauth2.router)
     app.include_router(token.router)
     app.include_router(delegations.router)
+    app.include_router(connections.router)
+    app.include_router(vault.router)
     pages.install(app)
     return app

@@ -37,6 +37,8 @@ class ProviderMetadata:
     id_token_algs: tuple[str, ...] = ("RS256",)
     # RFC 9207 s3: the provider promises `iss` in every authorization response.
     iss_parameter_supported: bool = False
+    # RFC 8414 s2 / RFC 7009: where tokens can be revoked, when the provider says.
+    revocation_endpoint: str | None = None
 
 
 @dataclass(slots=True)
@@ -126,6 +128,7 @@ class Discovery:
             iss_parameter_supported=(
                 document.get("authorization_response_iss_parameter_supported") is True
             ),
+            revocation_endpoint=_string(document.get("revocation_endpoint")),
         )
 
     async def _fetch_keys(self, jwks_uri: str, *, provider: str) -> _Cached:
@@ -156,6 +159,10 @@ def _pick(keys: list[Key], kid: str | None) -> Key | None:
     if kid is None:
         return keys[0] if len(keys) == 1 else None
     return next((key for key in keys if key.kid == kid), None)
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _strings(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:

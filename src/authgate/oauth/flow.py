@@ -85,6 +85,7 @@ class OAuthFlow:
             headers={"User-Agent": "authgate", "Accept": "application/json"},
         )
         discovery = Discovery(http=self.http, clock=clock)
+        self.discovery = discovery
         tls = httpx.create_ssl_context()
         self.providers: Mapping[str, Provider] = MappingProxyType(
             {
@@ -156,7 +157,7 @@ class OAuthFlow:
             verifier=pkce.make_verifier(),
             oidc=provider.uses_nonce,
         )
-        with self._deadline(name):
+        with self.deadline(name):
             url = await provider.authorization_url(
                 state=state.state, verifier=state.verifier, nonce=state.nonce
             )
@@ -169,8 +170,8 @@ class OAuthFlow:
         if any(len(value) > _MAX_PARAM for value in params.values()):
             raise OAuthLoginError(name, "The callback parameters are too long")
         state = await self.states.consume(cookie, provider=name, state=params.get("state"))
-        with self._deadline(name):
-            await self._check_iss(provider, params.get("iss"))
+        with self.deadline(name):
+            await self.check_iss(provider, params.get("iss"))
             if "error" in params:
                 raise ProviderDeniedError(name, _error_code(params["error"]))
             code = params.get("code")
@@ -191,7 +192,7 @@ class OAuthFlow:
     async def identities(self, user_id: str) -> Sequence[Identity]:
         return await self.accounts.identities(user_id)
 
-    async def _check_iss(self, provider: Provider, iss: str | None) -> None:
+    async def check_iss(self, provider: Provider, iss: str | None) -> None:
         """RFC 9207 s2.4: a present `iss` must be the issuer this login was sent to."""
         if iss is None:
             if await provider.requires_iss():
@@ -200,7 +201,7 @@ class OAuthFlow:
         if not hmac.compare_digest(iss.encode(), provider.issuer.encode()):
             raise IssuerMismatchError(provider.name)
 
-    def _deadline(self, name: str) -> AbstractContextManager[None]:
+    def deadline(self, name: str) -> AbstractContextManager[None]:
         # Each request is bounded by the timeout; a callback makes a few, so allow three.
         return _deadline(name, 3 * self._timeout)
 

@@ -11,8 +11,8 @@ that is slow or unreachable is a ``ProviderUnavailableError`` (502).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -26,7 +26,14 @@ from authgate.oauth.config import TOKEN_AUTH_METHODS, ProviderConfig
 from authgate.oauth.discovery import Discovery, ProviderMetadata, fetch_json
 from authgate.oauth.idtoken import IdTokenValidator, unverified_header
 
-__all__ = ["GitHubProvider", "OidcProvider", "Profile", "Provider", "build_provider"]
+__all__ = [
+    "Exchanged",
+    "GitHubProvider",
+    "OidcProvider",
+    "Profile",
+    "Provider",
+    "build_provider",
+]
 
 GITHUB_API_VERSION = "2022-11-28"
 
@@ -42,17 +49,41 @@ class Profile:
     name: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Exchanged:
+    """A checked code exchange: who signed in, and the provider's token response.
+
+    Login keeps only the profile; connecting an account (authgate.vault) keeps the tokens.
+    """
+
+    profile: Profile
+    token: Mapping[str, Any] = field(repr=False)
+
+
 class Provider(Protocol):
     name: str
     #: The issuer chosen at request time: RFC 9207 checks the response's `iss` against it.
     issuer: str
     uses_nonce: bool
 
-    async def authorization_url(self, *, state: str, verifier: str, nonce: str | None) -> str: ...
+    async def authorization_url(
+        self,
+        *,
+        state: str,
+        verifier: str,
+        nonce: str | None,
+        redirect_uri: str | None = None,
+        scopes: Sequence[str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> str: ...
 
     async def requires_iss(self) -> bool: ...
 
     async def complete(self, *, code: str, verifier: str, nonce: str | None) -> Profile: ...
+
+    async def exchange(
+        self, *, code: str, verifier: str, nonce: str | None, redirect_uri: str | None = None
+    ) -> Exchanged: ...
 
 
 class _Exchange:
@@ -80,14 +111,20 @@ class _Exchange:
         return str(url)
 
     async def fetch_token(
-        self, endpoint: str, *, code: str, verifier: str, auth_method: str
+        self,
+        endpoint: str,
+        *,
+        code: str,
+        verifier: str,
+        auth_method: str,
+        redirect_uri: str | None = None,
     ) -> dict[str, Any]:
         # One client per exchange, so no provider token outlives the request in memory.
         client = AsyncOAuth2Client(
             client_id=self.config.client_id,
             client_secret=self.config.client_secret,
             token_endpoint_auth_method=auth_method,
-            redirect_uri=self.config.redirect_uri,
+            redirect_uri=redirect_uri or self.config.redirect_uri,
             timeout=self.timeout,
             verify=self._tls,
         )
@@ -139,9 +176,20 @@ class OidcProvider:
             self._config.issuer, provider=self.name, overrides=self._config.endpoints
         )
 
-    async def authorization_url(self, *, state: str, verifier: str, nonce: str | None) -> str:
+    async def authorization_url(
+        self,
+        *,
+        state: str,
+        verifier: str,
+        nonce: str | None,
+        redirect_uri: str | None = None,
+        scopes: Sequence[str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> str:
         metadata = await self._metadata()
-        extra = {"nonce": nonce} if nonce else {}
+        extra = _extra(redirect_uri, scopes, params)
+        if nonce:
+            extra["nonce"] = nonce
         return self._exchange.authorize_url(
             metadata.authorization_endpoint, state=state, verifier=verifier, **extra
         )
@@ -150,24 +198,37 @@ class OidcProvider:
         return (await self._metadata()).iss_parameter_supported
 
     async def complete(self, *, code: str, verifier: str, nonce: str | None) -> Profile:
+        return (await self.exchange(code=code, verifier=verifier, nonce=nonce)).profile
+
+    async def exchange(
+        self, *, code: str, verifier: str, nonce: str | None, redirect_uri: str | None = None
+    ) -> Exchanged:
         if nonce is None:
             raise IdTokenError(self.name, "nonce")
         metadata = await self._metadata()
         token = await self._exchange.fetch_token(
-            metadata.token_endpoint, code=code, verifier=verifier, auth_method=self._auth(metadata)
+            metadata.token_endpoint,
+            code=code,
+            verifier=verifier,
+            auth_method=self.auth_method(metadata),
+            redirect_uri=redirect_uri,
         )
         claims = await self._verify(token.get("id_token"), metadata, nonce)
         if not claims.get("email") and metadata.userinfo_endpoint:
             claims = await self._with_userinfo(claims, token["access_token"], metadata)
-        return Profile(
+        profile = Profile(
             issuer=self.issuer,
             subject=claims["sub"],
             email=_string(claims.get("email")),
             email_verified=claims.get("email_verified") in (True, "true"),
             name=_string(claims.get("name")),
         )
+        return Exchanged(profile, token)
 
-    def _auth(self, metadata: ProviderMetadata) -> str:
+    async def metadata(self) -> ProviderMetadata:
+        return await self._metadata()
+
+    def auth_method(self, metadata: ProviderMetadata) -> str:
         if self._config.token_auth_method:
             return self._config.token_auth_method
         # RFC 8414 s2: the first method we support, in the provider's order of listing.
@@ -223,19 +284,35 @@ class GitHubProvider:
         self._exchange = exchange
         self._api = config.api_url or "https://api.github.com"
 
-    async def authorization_url(self, *, state: str, verifier: str, nonce: str | None) -> str:
+    async def authorization_url(
+        self,
+        *,
+        state: str,
+        verifier: str,
+        nonce: str | None,
+        redirect_uri: str | None = None,
+        scopes: Sequence[str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> str:
         endpoint = f"{self.issuer}/login/oauth/authorize"
-        return self._exchange.authorize_url(endpoint, state=state, verifier=verifier)
+        extra = _extra(redirect_uri, scopes, params)
+        return self._exchange.authorize_url(endpoint, state=state, verifier=verifier, **extra)
 
     async def requires_iss(self) -> bool:
         return False
 
     async def complete(self, *, code: str, verifier: str, nonce: str | None) -> Profile:
+        return (await self.exchange(code=code, verifier=verifier, nonce=nonce)).profile
+
+    async def exchange(
+        self, *, code: str, verifier: str, nonce: str | None, redirect_uri: str | None = None
+    ) -> Exchanged:
         token = await self._exchange.fetch_token(
             f"{self.issuer}/login/oauth/access_token",
             code=code,
             verifier=verifier,
             auth_method="client_secret_post",
+            redirect_uri=redirect_uri,
         )
         headers = {
             "Authorization": f"Bearer {token['access_token']}",
@@ -251,13 +328,14 @@ class GitHubProvider:
         if not isinstance(user, dict) or not isinstance(user.get("id"), int):
             raise ProviderUnavailableError(self.name, "GitHub sent an unexpected user profile")
         email, verified = _github_email(user, emails)
-        return Profile(
+        profile = Profile(
             issuer=self.issuer,
             subject=str(user["id"]),
             email=email,
             email_verified=verified,
             name=_string(user.get("name")) or _string(user.get("login")),
         )
+        return Exchanged(profile, token)
 
 
 def _github_email(user: Mapping[str, Any], emails: Any) -> tuple[str | None, bool]:
@@ -268,6 +346,18 @@ def _github_email(user: Mapping[str, Any], emails: Any) -> tuple[str | None, boo
             if address and entry.get("verified") is True:
                 return address, True
     return _string(user.get("email")), False
+
+
+def _extra(
+    redirect_uri: str | None, scopes: Sequence[str] | None, params: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Authorization request parameters that replace the login defaults (RFC 6749 s4.1.1)."""
+    extra = dict(params or {})
+    if redirect_uri:
+        extra["redirect_uri"] = redirect_uri
+    if scopes:
+        extra["scope"] = " ".join(scopes)
+    return extra
 
 
 def _string(value: Any) -> str | None:

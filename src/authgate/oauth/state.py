@@ -50,9 +50,10 @@ _HKDF_INFO = b"authgate/oauth-state/aes-256-gcm/v1"
 _SKEW = 60
 
 
-def derive_state_key(secret: str) -> bytes:
-    """A 256-bit AES key from ``secret``; the info label keeps it apart from JWT keys."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO)
+def derive_state_key(secret: str, *, label: bytes = _HKDF_INFO) -> bytes:
+    """A 256-bit AES key from ``secret``; the info label keeps it apart from JWT keys
+    (and, with another ``label``, the states of one flow apart from another's)."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label)
     return hkdf.derive(secret.encode("utf-8"))
 
 
@@ -65,6 +66,10 @@ class OAuthState:
     return_to: str
     browser: bool
     issued_at: int
+    # Connecting an account (authgate.vault): the signed-in user it is for, and the
+    # scopes asked for, so that the callback attaches the tokens to that user only.
+    user_id: str | None = None
+    scopes: str | None = None
 
     def __repr__(self) -> str:  # the verifier and state are secrets until used
         return f"OAuthState(provider={self.provider!r}, issued_at={self.issued_at})"
@@ -124,7 +129,15 @@ class StateManager:
         return self._ttl
 
     def issue(
-        self, *, provider: str, return_to: str, browser: bool, verifier: str, oidc: bool
+        self,
+        *,
+        provider: str,
+        return_to: str,
+        browser: bool,
+        verifier: str,
+        oidc: bool,
+        user_id: str | None = None,
+        scopes: str | None = None,
     ) -> tuple[OAuthState, str]:
         """A new state (32 random bytes) and nonce, and the cookie value sealing them."""
         state = OAuthState(
@@ -135,6 +148,8 @@ class StateManager:
             return_to=return_to,
             browser=browser,
             issued_at=int(self._clock()),
+            user_id=user_id,
+            scopes=scopes,
         )
         return state, self.seal(state)
 

@@ -33,6 +33,7 @@ from authgate.storage.store import SqlStore
 from authgate.tokens.claims import AccessClaims, RefreshClaims
 from authgate.tokens.issuer import IssuedToken, TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
+from authgate.vault.scopes import is_vault_scope
 
 __all__ = ["AuthService", "TokenPair", "hash_token"]
 
@@ -349,7 +350,7 @@ class AuthService:
             )
         # Never wider than the user has now, nor than was delegated (RFC 8693 s2.1); no
         # roles either, so a handler checking roles cannot hand an agent the user's role.
-        delegated = sorted(set(session.scopes or ()) & set(permissions))
+        delegated = sorted(s for s in session.scopes or () if s in permissions or is_vault_scope(s))
         return self._issuer.issue_access(
             user_id=user.id,
             email=user.email,

@@ -30,6 +30,7 @@ __all__ = [
     "Session",
     "SigningKey",
     "User",
+    "VaultCredential",
 ]
 
 
@@ -172,3 +173,34 @@ class Identity(Base):
     email_verified: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_login_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class VaultCredential(Base):
+    """A connected provider account (``kind`` oauth) or a static API key (``api_key``).
+
+    ``owner`` is a user id, or ``agent:<client id>`` for a key an admin stored for an
+    agent; ``name`` is the provider or service, one per owner. Secrets are stored only
+    sealed (docs/vault.md): each field under the record's own data key, AES-256-GCM with
+    the record id and field name as associated data, and the data key wrapped by the
+    key-encryption key ``kek_id``. ``version`` changes with every write of the secrets.
+    """
+
+    __tablename__ = "vault_credentials"
+    __table_args__ = (Index("ix_vault_credentials_owner_name", "owner", "name", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))  # oauth | api_key
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))  # active | needs_reconsent
+    account: Mapped[str | None] = mapped_column(String(255))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    data_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(32), index=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    refresh_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -33,6 +33,7 @@ from authgate.runtime import Runtime
 from authgate.sessions.service import TokenPair
 from authgate.storage.models import OAuthClient
 from authgate.tokens.issuer import IssuedToken
+from authgate.vault.scopes import is_vault_scope
 
 __all__ = ["router"]
 
@@ -136,7 +137,8 @@ async def _token_exchange(
     if subject.is_agent or subject.jkt is not None:
         # No chains: an agent cannot pass on what it was given (RFC 8693 s4.1 nesting).
         raise OAuthRequestError("Only a user's own token can be delegated", error="invalid_grant")
-    allowed = set(subject.permissions) & set(client.scopes)
+    # vault:<name> needs no role: it reaches only this user's own connections (docs/vault.md).
+    allowed = {s for s in client.scopes if s in subject.permissions or is_vault_scope(s)}
     requested = _requested_scopes(form)
     scopes = sorted(allowed if requested is None else requested & allowed)
     if not scopes or (requested is not None and not requested <= allowed):

@@ -39,6 +39,11 @@ class Authenticator:
         self._device_check = device_check
         self._inputs = tuple(fingerprint_inputs)
 
+    @property
+    def needs_device(self) -> bool:
+        """Whether ``authenticate`` reads the device; callers skip building it otherwise."""
+        return self._device_check
+
     def authenticate(self, token: str, device: DeviceInfo | None = None) -> Principal:
         """The Principal of a valid, unrevoked access token; ``on_reject`` hears each refusal."""
         try:

@@ -46,7 +46,8 @@ def refresh_cookie_name(secure: bool) -> str:
 
 
 def extract_credential(conn: HTTPConnection, *, cookie_name: str) -> Credential | None:
-    if "access_token" in conn.query_params:
+    # Parse the query only when there is one: most API calls have none.
+    if conn.scope.get("query_string") and "access_token" in conn.query_params:
         raise TokenInUrlError()
     header = conn.headers.get("authorization")
     if header is not None:

@@ -30,7 +30,8 @@ async def authenticate_connection(
     credential = extract_credential(conn, cookie_name=cookie_name)
     if credential is None:
         raise TokenMissingError()
-    principal = authenticator.authenticate(credential.token, device_info(conn))
+    device = device_info(conn) if authenticator.needs_device else None
+    principal = authenticator.authenticate(credential.token, device)
     if principal.jkt is not None or credential.scheme == "dpop":
         await check_sender(conn, principal, credential, dpop)
     return principal

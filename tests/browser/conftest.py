@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, s
 
 from tests.browser.live import CHROMIUM, LiveServer, free_port, launch_chromium, live_server
 
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/browser is marked ``browser`` (``pytest -m browser``)."""
     for item in items:

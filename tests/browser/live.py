@@ -7,14 +7,15 @@ Playwright download.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -36,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "correct horse battery staple"
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,11 +45,16 @@ class LiveServer:
     url: str
     app: FastAPI
     clock: FrozenClock
+    loop: asyncio.AbstractEventLoop
 
     @property
     def runtime(self) -> Runtime:
         runtime: Runtime = self.app.state.authgate
         return runtime
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the server's own event loop (its engine lives there)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=20)
 
 
 def free_port() -> int:
@@ -69,7 +76,14 @@ def live_server(
         app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"authgate-{port}", daemon=True)
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def serve() -> None:
+        loops.append(asyncio.get_running_loop())
+        await server.serve()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), name=f"authgate-{port}")
+    thread.daemon = True
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -77,7 +91,7 @@ def live_server(
             raise RuntimeError("the authgate test server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app, clock)
+        yield LiveServer(f"http://127.0.0.1:{port}", app, clock, loops[0])
     finally:
         server.should_exit = True
         thread.join(timeout=20)

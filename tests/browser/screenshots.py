@@ -9,9 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.live import PASSWORD, launch_chromium, live_server
+from tests.browser.live import PASSWORD, LiveServer, launch_chromium, live_server
 
 DESKTOP = {"width": 1024, "height": 720}
 PHONE = {"width": 375, "height": 740}
@@ -47,6 +48,24 @@ def sign_in(browser: Browser, url: str, user_agent: str | None = None) -> None:
     context.close()
 
 
+def delegate_to_an_agent(server: LiveServer, access_token: str) -> None:
+    """Ada lets a "research bot" agent act for her (RFC 8693 token exchange)."""
+    user = server.call(server.runtime.store.user_by_email("ada@example.com"))
+    assert user is not None
+    created = server.call(
+        server.runtime.clients.create(
+            name="research bot", kind="agent", scopes=["use_agent"], owner_user_id=user.id
+        )
+    )
+    exchange = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": access_token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }
+    agent = (created.client.client_id, created.secret)
+    httpx.post(f"{server.url}/oauth2/token", data=exchange, auth=agent).raise_for_status()
+
+
 def shoot(page: Page, out: Path, name: str) -> None:
     page.wait_for_load_state("load")
     page.screenshot(path=out / f"{name}.png", full_page=True)
@@ -73,6 +92,8 @@ def main(out: Path) -> None:
         desk.wait_for_url("**/account")
         sign_in(browser, server.url, FIREFOX_WINDOWS)
         sign_in(browser, server.url, SAFARI_IPHONE)
+        cookies = {c["name"]: c["value"] for c in desk.context.cookies()}
+        delegate_to_an_agent(server, cookies["access_token"])
         desk.reload()
         shoot(desk, out, "account")
 

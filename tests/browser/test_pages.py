@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -180,3 +181,35 @@ def test_oauth_error_page_explains_and_links_back(page: Page) -> None:
     expect(page.get_by_role("alert")).not_to_contain_text("evil")
     page.get_by_role("link", name="Back to sign in").click()
     expect(page).to_have_url(re.compile(r"/login$"))
+
+
+def test_agent_access_is_revoked_from_the_account_page(page: Page, server: LiveServer) -> None:
+    sign_up(page)
+    runtime = server.runtime
+    user = server.call(runtime.store.user_by_email("ada@example.com"))
+    assert user is not None
+    created = server.call(
+        runtime.clients.create(
+            name="research bot", kind="agent", scopes=["use_agent"], owner_user_id=user.id
+        )
+    )
+    agent = (created.client.client_id, created.secret)
+    exchange = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": cookie(page.context, "access_token") or "",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }
+    granted = httpx.post(f"{server.url}/oauth2/token", data=exchange, auth=agent, timeout=10)
+    assert granted.status_code == 200, granted.text
+    agent_token = {"Authorization": f"Bearer {granted.json()['access_token']}"}
+
+    page.reload()
+    agents = page.get_by_role("region", name="Agents acting for you")
+    expect(agents.locator(".device")).to_have_text("research bot")
+    agents.get_by_role("button", name="Revoke access of research bot").click()
+    expect(page.get_by_role("status")).to_have_text("The agent's access has been revoked.")
+    expect(agents).to_contain_text("No agent acts for you.")
+    chat = httpx.post(
+        f"{server.url}/api/ai/chat", json={"message": "hi"}, headers=agent_token, timeout=10
+    )
+    assert chat.status_code == 401

@@ -26,6 +26,7 @@ FORM_PATHS = (
     "/logout",
     "/account/sessions/revoke",
     "/account/sessions/revoke-all",
+    "/account/delegations/revoke",
 )
 
 

@@ -1,7 +1,8 @@
-"""``/account``: profile, linked identities, and the sessions signed in as this user.
+"""``/account``: profile, linked identities, the sessions signed in as this user, and
+the agents acting for them (RFC 8693 delegations).
 
-Each session can be signed out on its own, or all at once. Not signed in: 303 to
-``/login?next=/account``.
+Each session can be signed out on its own, or all at once; each delegation revoked.
+Not signed in: 303 to ``/login?next=/account``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from authgate.http.pages.useragents import describe
 from authgate.runtime import Runtime
 from authgate.storage.models import Session
 
-__all__ = ["SessionView", "router"]
+__all__ = ["DelegationView", "SessionView", "router"]
 
 router = APIRouter(include_in_schema=False)
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -34,6 +35,7 @@ ACCOUNT = "/account"
 _NOTICES = {
     "session_revoked": "That session has been signed out.",
     "already_ended": "That session had already ended.",
+    "delegation_revoked": "The agent's access has been revoked.",
 }
 
 
@@ -45,6 +47,34 @@ class SessionView:
     created_at: int
     last_used_at: int
     current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DelegationView:
+    id: str
+    agent: str
+    scopes: list[str]
+    created_at: int
+    last_used_at: int
+    expires_at: int
+
+
+async def _delegations(runtime: Runtime, user_id: str) -> list[DelegationView]:
+    rows = await runtime.auth.delegations(user_id)
+    if not rows:
+        return []
+    names = {agent.client_id: agent.name for agent in await runtime.clients.all("agent")}
+    return [
+        DelegationView(
+            id=row.id,
+            agent=names.get(row.actor or "") or row.actor or "An unknown agent",
+            scopes=list(row.scopes or ()),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+        )
+        for row in rows
+    ]
 
 
 def _views(rows: list[Session], current_id: str) -> list[SessionView]:
@@ -96,6 +126,7 @@ async def account(request: Request, runtime: RuntimeDep) -> Response:
         user=user,
         identities=await linked_identities(runtime, user.id),
         sessions=_views(rows, principal.session_id),
+        delegations=await _delegations(runtime, user.id),
         notice=_NOTICES.get(request.query_params.get("notice", "")),
         error=None,
     )
@@ -141,3 +172,28 @@ async def revoke_all(request: Request, runtime: RuntimeDep) -> Response:
     response = RedirectResponse("/login?notice=signed_out_everywhere", status_code=303)
     clear_auth_cookies(response, secure=secure)
     return response
+
+
+@router.post("/account/delegations/revoke")
+async def revoke_delegation(request: Request, runtime: RuntimeDep) -> Response:
+    secure = runtime.settings.secure_cookies
+    try:
+        form = await read_form(request, secure=secure)
+    except CsrfError:
+        return form_expired(request, runtime)
+    current = await _signed_in(request, runtime)
+    if isinstance(current, Response):
+        return current
+    delegation_id = text(form, "delegation", limit=64)
+    row = await runtime.store.session_by_id(delegation_id) if delegation_id else None
+    notice = "already_ended"
+    if row is not None and row.kind == "delegation":
+        try:
+            await runtime.auth.revoke_session(
+                current.principal.id, delegation_id, device_info(request)
+            )
+            notice = "delegation_revoked"
+        except NotFoundError:
+            pass  # someone else's, or already revoked: say so without telling which
+    redirect = RedirectResponse(f"{ACCOUNT}?notice={notice}", status_code=303)
+    return current.keep(redirect, secure=secure)

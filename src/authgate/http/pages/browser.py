@@ -43,11 +43,14 @@ async def browser_session(request: Request, runtime: Runtime) -> BrowserSession 
     access = request.cookies.get(access_cookie_name(secure))
     if access:
         try:
-            return BrowserSession(runtime.authenticator.authenticate(access, device))
+            principal = runtime.authenticator.authenticate(access, device)
         except RevokedTokenError:
             return None
         except InvalidTokenError:
             pass  # expired or unreadable: the refresh token decides
+        else:
+            # The account pages are the person's own: never an agent acting for them.
+            return None if principal.is_agent else BrowserSession(principal)
     refresh = request.cookies.get(refresh_cookie_name(secure))
     if not refresh:
         return None
@@ -56,7 +59,7 @@ async def browser_session(request: Request, runtime: Runtime) -> BrowserSession 
     except RefreshTokenError:
         return None
     principal = runtime.authenticator.authenticate(pair.access.token, device)
-    return BrowserSession(principal, pair)
+    return None if principal.is_agent else BrowserSession(principal, pair)
 
 
 def to_login(request: Request, runtime: Runtime, *, next_path: str, notice: str = "") -> Response:

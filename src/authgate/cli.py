@@ -14,6 +14,7 @@ import typer
 
 from authgate.cli_agents import agents_app
 from authgate.cli_keys import clients_app, keys_app
+from authgate.cli_vault import vault_app
 from authgate.config import Settings, load_settings, validate_secrets
 from authgate.errors import AuthgateError, ConfigurationError
 from authgate.keys.secrets import check_secret, generate_secret
@@ -34,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(agents_app, name="agents")
+app.add_typer(vault_app, name="vault")
 db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -6,12 +6,15 @@
 //                               idTokenKid, authorizeIss, authorizeError, userinfo}
 //                              (replaces the previous overrides)
 //   POST /__control/rotate     new signing key; GET /__control/last  what was issued
+// For the vault's tests it also keeps refresh tokens (rotated on use, unknown or used ones
+// refused, override `refreshError` refuses all), answers RFC 7009 revocation at /revoke
+// (listed in discovery) and echoes the authorized scope in the token response.
 // Usage: node server.mjs '{"trailingSlash": false, "authMethod": "client_secret_basic",
 //                          "clients": {"id": "secret"}, "issParameter": false}'
 // Prints one JSON line {"port", "issuer"} once listening on 127.0.0.1.
 import { createServer } from "node:http";
 import { Buffer } from "node:buffer";
-import { generateKeyPairSync, sign } from "node:crypto";
+import { generateKeyPairSync, randomUUID, sign } from "node:crypto";
 import { OAuth2Issuer, OAuth2Service } from "oauth2-mock-server";
 
 const options = JSON.parse(process.argv[2] ?? "{}");
@@ -26,7 +29,8 @@ const rogue = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
 
 let overrides = {};
 const codes = new Map();
-const last = { idTokenKid: null, tokenRequests: [], jwksFetches: 0 };
+const last = { idTokenKid: null, tokenRequests: [], jwksFetches: 0, refreshes: 0, revocations: [] };
+const refreshTokens = new Map(); // refresh token -> { scope, live }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -38,6 +42,7 @@ service.on("beforeAuthorizeRedirect", (redirect, req) => {
       challenge: req.query.code_challenge,
       clientId: req.query.client_id,
       redirectUri: req.query.redirect_uri,
+      scope: req.query.scope,
       used: false,
     });
   }
@@ -50,7 +55,10 @@ service.on("beforeAuthorizeRedirect", (redirect, req) => {
 });
 
 service.on("beforeTokenSigning", (token) => {
-  if (token.payload.scope !== undefined) return; // the access token
+  if (token.payload.scope !== undefined) {
+    token.payload.jti = randomUUID(); // the access token: distinct even within one second
+    return;
+  }
   Object.assign(token.payload, {
     sub: "mock-user",
     email: "mock@example.com",
@@ -93,6 +101,7 @@ service.on("beforeResponse", (response, req) => {
   if (auth.method !== authMethod || clients[auth.id] === undefined || clients[auth.id] !== auth.secret) {
     return refuse(response, 401, "invalid_client", `authenticate with ${authMethod}`);
   }
+  if (body.grant_type === "refresh_token") return refresh(response, body);
   if (body.grant_type !== "authorization_code") return;
   const issued = codes.get(body.code);
   if (issued === undefined || issued.used) return refuse(response, 400, "invalid_grant", "unknown or used code");
@@ -100,12 +109,40 @@ service.on("beforeResponse", (response, req) => {
   if (issued.challenge && !body.code_verifier) return refuse(response, 400, "invalid_grant", "code_verifier required");
   if (issued.redirectUri !== body.redirect_uri) return refuse(response, 400, "invalid_grant", "redirect_uri differs");
   if (issued.clientId !== auth.id) return refuse(response, 400, "invalid_grant", "code issued to another client");
+  response.body.scope = issued.scope;
+  refreshTokens.set(response.body.refresh_token, { scope: issued.scope, live: true });
   if (overrides.idTokenSignature === "rogue" && response.body.id_token) {
     const [header, payload] = response.body.id_token.split(".");
     const forged = sign("sha256", Buffer.from(`${header}.${payload}`), rogue).toString("base64url");
     response.body.id_token = `${header}.${payload}.${forged}`;
   }
 });
+
+function refresh(response, body) {
+  const known = refreshTokens.get(body.refresh_token);
+  if (overrides.refreshError) return refuse(response, 400, overrides.refreshError, "refused by test");
+  if (known === undefined || !known.live) return refuse(response, 400, "invalid_grant", "unknown or used refresh token");
+  known.live = false; // rotation: each refresh token works once
+  last.refreshes += 1;
+  response.body.scope = known.scope;
+  delete response.body.id_token;
+  refreshTokens.set(response.body.refresh_token, { scope: known.scope, live: true });
+}
+
+async function revoke(req, res) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const form = new URLSearchParams(Buffer.concat(chunks).toString());
+  const auth = clientAuth({ headers: req.headers, body: Object.fromEntries(form) });
+  const authenticated = clients[auth.id] !== undefined && clients[auth.id] === auth.secret;
+  const token = form.get("token");
+  const known = refreshTokens.get(token);
+  if (authenticated && known !== undefined) known.live = false;
+  last.revocations.push({ token, hint: form.get("token_type_hint"), authenticated });
+  if (!authenticated) return sendJson(res, 401, { error: "invalid_client" });
+  res.writeHead(200);
+  res.end();
+}
 
 async function readJson(req) {
   const chunks = [];
@@ -126,6 +163,7 @@ function discovery() {
     token_endpoint: `${base}/token`,
     userinfo_endpoint: `${base}/userinfo`,
     jwks_uri: `${base}/jwks`,
+    revocation_endpoint: `${base}/revoke`,
     response_types_supported: ["code"],
     subject_types_supported: ["public"],
     id_token_signing_alg_values_supported: ["RS256"],
@@ -148,6 +186,7 @@ const server = createServer(async (req, res) => {
     }
     if (path === "/__control/last") return sendJson(res, 200, last);
     if (path === "/.well-known/openid-configuration") return sendJson(res, 200, discovery());
+    if (path === "/revoke" && req.method === "POST") return await revoke(req, res);
     if (path === "/jwks") last.jwksFetches += 1;
     if (path === "/token" && overrides.tokenDelayMs) await sleep(overrides.tokenDelayMs);
     service.requestHandler(req, res);

@@ -105,6 +105,7 @@ class RedisRevocationFeed:
         self._max_staleness = max_staleness
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._db_synced_at = 0.0
         self.subscribed = asyncio.Event()
 
@@ -115,11 +116,15 @@ class RedisRevocationFeed:
         self._task = asyncio.create_task(self._run(), name="authgate-revocation-feed")
 
     async def close(self) -> None:
+        # The flag as well as the cancel: a client library may turn a cancellation
+        # into a connection error, which the loop would otherwise retry.
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._redis.aclose()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, timeout=5)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await asyncio.wait_for(self._redis.aclose(), timeout=5)
 
     async def publish(self, session_ids: Sequence[str], until: int) -> None:
         if not session_ids:
@@ -142,10 +147,12 @@ class RedisRevocationFeed:
             )
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self._follow()
             except (RedisError, OSError) as exc:
+                if self._closing:
+                    return
                 logger.warning("revocation subscription lost: %s", type(exc).__name__)
             self.subscribed.clear()
             await self._poll_database()
@@ -160,7 +167,7 @@ class RedisRevocationFeed:
             await self._poll_database()
             self.subscribed.set()
             logger.info("revocation subscription established")
-            while True:
+            while not self._closing:
                 message = await pubsub.get_message(timeout=self._poll)
                 if message is not None:
                     self._apply(message.get("data"))
@@ -168,8 +175,8 @@ class RedisRevocationFeed:
                 if self._clock() - self._db_synced_at >= self._resync:
                     await self._poll_database()
         finally:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(pubsub.aclose(), timeout=2)  # type: ignore[no-untyped-call]
 
     def _apply(self, data: Any) -> None:
         try:
@@ -221,7 +228,8 @@ class RedisSingleUseStore:
         return bool(won)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await asyncio.wait_for(self._redis.aclose(), timeout=5)
 
     async def _call(self, pending: Any) -> Any:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from authgate.vault.service import CONNECT_COOKIE
+from authgate.vault.connect import CONNECT_COOKIE
 from tests.conftest import bearer
 from tests.helpers import audit_events
 from tests.oauth.conftest import MockProvider, authorize, query

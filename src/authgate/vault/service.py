@@ -16,7 +16,6 @@ import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 from authgate.audit import AuditTrail
 from authgate.clock import Clock, system_clock
@@ -28,28 +27,23 @@ from authgate.errors import (
     CredentialNotFoundError,
     DelegationPolicyError,
     InvalidRequestError,
-    OAuthLoginError,
-    OAuthStateError,
     PermissionDeniedError,
-    ProviderDeniedError,
     ReconsentRequiredError,
     VaultError,
 )
 from authgate.keys.encryption import DecryptionError
-from authgate.oauth import pkce
 from authgate.oauth.flow import OAuthFlow, Started
-from authgate.oauth.state import OAuthState, StateManager, UsedStates, derive_state_key
+from authgate.oauth.state import OAuthState, UsedStates
 from authgate.principal import Principal
 from authgate.storage.models import VaultCredential
+from authgate.vault.connect import Connector
 from authgate.vault.envelope import KeyChain
 from authgate.vault.scopes import vault_scope
 from authgate.vault.store import VaultStore
 from authgate.vault.upstream import TokenSet, Upstream
 
-__all__ = ["CONNECT_COOKIE", "HandOut", "RekeyReport", "Vault"]
+__all__ = ["HandOut", "RekeyReport", "Vault", "check_name", "parse_scopes"]
 
-CONNECT_COOKIE = "vault_connect_state"
-_STATE_LABEL = b"authgate/vault-connect-state/aes-256-gcm/v1"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 # RFC 6749 s3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
@@ -109,11 +103,7 @@ class Vault:
         self._clock = clock
         self._margin = settings.vault_refresh_margin
         self.upstream = Upstream(oauth)
-        self.states = StateManager(
-            key=derive_state_key(oauth.config.state_secret, label=_STATE_LABEL),
-            used=used_states,
-            clock=clock,
-        )
+        self.connector = Connector(oauth, used_states=used_states, clock=clock)
         # One refresh per record at a time in this process (a rotating provider would
         # take a second use of the same refresh token for theft).
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -134,11 +124,6 @@ class Vault:
 
     # Connecting an account
 
-    def connect_redirect_uri(self, name: str) -> str:
-        """The connect callback, on the origin of the provider's login redirect URI."""
-        config = self._oauth.config.providers[name]
-        return urljoin(config.redirect_uri, f"/auth/connect/{name}/callback")
-
     async def start_connect(
         self,
         name: str,
@@ -149,30 +134,9 @@ class Vault:
         browser: bool,
     ) -> Started:
         self._chain()
-        provider = self._oauth.provider(name)
-        target = self._oauth.redirects.resolve(return_to, provider=name)
-        wanted = tuple(dict.fromkeys((*self._oauth.config.providers[name].scopes, *scopes)))
-        state, cookie = self.states.issue(
-            provider=name,
-            return_to=target,
-            browser=browser,
-            verifier=pkce.make_verifier(),
-            oidc=provider.uses_nonce,
-            user_id=user_id,
-            scopes=" ".join(wanted),
+        return await self.connector.start(
+            name, user_id=user_id, scopes=scopes, return_to=return_to, browser=browser
         )
-        # Google hands out a refresh token only for offline access, and on consent.
-        params = {"access_type": "offline", "prompt": "consent"} if name == "google" else None
-        with self._oauth.deadline(name):
-            url = await provider.authorization_url(
-                state=state.state,
-                verifier=state.verifier,
-                nonce=state.nonce,
-                redirect_uri=self.connect_redirect_uri(name),
-                scopes=wanted,
-                params=params,
-            )
-        return Started(url, cookie, browser)
 
     async def complete_connect(
         self,
@@ -184,24 +148,9 @@ class Vault:
         device: DeviceInfo,
     ) -> tuple[VaultCredential, OAuthState]:
         chain = self._chain()
-        provider = self._oauth.provider(name)
-        state = await self.states.consume(cookie, provider=name, state=params.get("state"))
-        # The tokens go to the user who started the connection, and to nobody else.
-        if state.user_id != user_id:
-            raise OAuthStateError(name, "user")
-        with self._oauth.deadline(name):
-            await self._oauth.check_iss(provider, params.get("iss"))
-            if "error" in params:
-                raise ProviderDeniedError(name, _error_code(params["error"]))
-            code = params.get("code")
-            if not code:
-                raise OAuthLoginError(name, "The provider sent no authorization code")
-            done = await provider.exchange(
-                code=code,
-                verifier=state.verifier,
-                nonce=state.nonce,
-                redirect_uri=self.connect_redirect_uri(name),
-            )
+        done, state = await self.connector.complete(
+            name, user_id=user_id, cookie=cookie, params=params
+        )
         tokens = TokenSet.from_response(done.token)
         asked = tuple((state.scopes or "").split())
         row = self._new_row(chain, user_id, name, "oauth", tokens, asked, done.profile.subject)
@@ -446,9 +395,3 @@ def _owner_and_agent(principal: Principal) -> tuple[str, str]:
     if principal.id.startswith("agent:") and principal.client_id:
         return principal.id, principal.client_id
     raise DelegationPolicyError("The vault hands tokens to agents only, never to a browser")
-
-
-def _error_code(value: str) -> str:
-    # RFC 6749 s4.1.2.1: error codes are printable ASCII; echo nothing else back.
-    code = "".join(ch for ch in value[:64] if ch.isalnum() or ch in "_-.")
-    return code or "unknown_error"

@@ -29,7 +29,8 @@ from authgate.http.routes.auth import iso
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.storage.models import VaultCredential
-from authgate.vault.service import CONNECT_COOKIE, check_name, parse_scopes
+from authgate.vault.connect import CONNECT_COOKIE
+from authgate.vault.service import check_name, parse_scopes
 
 __all__ = ["connection_json", "router"]
 
@@ -93,7 +94,7 @@ async def connect(
     response.set_cookie(
         CONNECT_COOKIE,
         started.cookie,
-        max_age=runtime.vault.states.ttl,
+        max_age=runtime.vault.connector.states.ttl,
         path=COOKIE_PATH,
         secure=runtime.settings.secure_cookies,
         httponly=True,

@@ -51,14 +51,16 @@ def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
 def require_server(name: str, host: str, port: int) -> None:
     if reachable(host, port):
         return
-    reason = f"{name} is not reachable at {host}:{port} (DEVELOPERS.md: how to start it)"
+    reason = f"{name} is not reachable at {host}:{port} (DEVELOPERS.md says how to start it)"
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
 
 
 def require_binary(name: str) -> str:
-    path = shutil.which(name)
+    # Debian keeps the PostgreSQL server tools off PATH, under the versioned directory.
+    pg_bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(map(str, pg_bins)))
     if path is None:
         message = f"{name} is not installed"
         if os.environ.get("CI"):

@@ -107,6 +107,24 @@ async def test_delegation_grants_vault_scopes_without_a_role(
     assert claims["permissions"] == ["vault:google"]
 
 
+async def test_vault_scopes_are_delegated_only_when_asked_for_by_name(
+    vault_app: VaultFactory, oidc: MockProvider
+) -> None:
+    vaulted = await vault_app(**google_settings(oidc))
+    agent = await vaulted.agent(["use_agent", "vault:google"])
+    response = await vaulted.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": vaulted.token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        },
+        auth=agent,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "use_agent"
+
+
 async def test_agent_not_allowed_the_vault_scope_cannot_be_delegated_it(
     vault_app: VaultFactory, oidc: MockProvider
 ) -> None:
@@ -298,3 +316,7 @@ async def test_hand_out_refusals(
     assert body["error"] == error
     assert set(body) == {"error", "message"}
     assert await audit_events(vaulted.app, "vault.handout") == []
+    if status in (403, 404) and case != "user-token-not-agent":
+        [refused] = await audit_events(vaulted.app, "vault.refused")
+        assert refused.detail["provider"] == "google"
+        assert refused.detail["error"] == error

@@ -22,7 +22,11 @@ import httpx
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from authgate.errors import ProviderUnavailableError, ReconsentRequiredError
+from authgate.errors import (
+    ConfigurationError,
+    ProviderUnavailableError,
+    ReconsentRequiredError,
+)
 from authgate.oauth.config import ProviderConfig
 from authgate.oauth.flow import OAuthFlow
 from authgate.oauth.providers import GITHUB_API_VERSION, OidcProvider
@@ -74,7 +78,8 @@ class Upstream:
         if config.kind == "github":
             return f"{config.issuer}/login/oauth/access_token", "client_secret_post", None
         provider = self._oauth.provider(config.name)
-        assert isinstance(provider, OidcProvider)
+        if not isinstance(provider, OidcProvider):
+            raise ConfigurationError(f"provider {config.name!r} is not an OpenID Connect issuer")
         metadata = await provider.metadata()
         return metadata.token_endpoint, provider.auth_method(metadata), metadata.revocation_endpoint
 

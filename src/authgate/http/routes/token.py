@@ -137,10 +137,12 @@ async def _token_exchange(
     if subject.is_agent or subject.jkt is not None:
         # No chains: an agent cannot pass on what it was given (RFC 8693 s4.1 nesting).
         raise OAuthRequestError("Only a user's own token can be delegated", error="invalid_grant")
-    # vault:<name> needs no role: it reaches only this user's own connections (docs/vault.md).
+    # vault:<name> needs no role: it reaches only this user's own connections, and only
+    # when asked for by name, never by default (docs/vault.md).
     allowed = {s for s in client.scopes if s in subject.permissions or is_vault_scope(s)}
     requested = _requested_scopes(form)
-    scopes = sorted(allowed if requested is None else requested & allowed)
+    default = {s for s in allowed if not is_vault_scope(s)}
+    scopes = sorted(default if requested is None else requested & allowed)
     if not scopes or (requested is not None and not requested <= allowed):
         raise OAuthRequestError("A requested scope is not allowed", error="invalid_scope")
     user = await runtime.store.user_by_id(subject.id)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from sqlalchemy import text
 
 from authgate.keys.encryption import DecryptionError, KeyEncryptionKey, generate_kek
+from authgate.testing import FrozenClock
 from authgate.vault.envelope import KeyChain
 from tests.conftest import bearer
 from tests.oauth.conftest import MockProvider
 from tests.oauth.github_server import GitHubServer
+from tests.scaleout.infra import postgres_database
 from tests.vault.conftest import Vaulted, VaultFactory, github_settings, google_settings
 
 API_KEY = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -109,3 +114,44 @@ def test_sealed_values_are_bound_to_their_record_and_field(tamper: str) -> None:
             name=name,
             blob=blob,
         )
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+
+
+async def test_the_vault_on_postgresql(
+    vault_app: VaultFactory, oidc: MockProvider, postgres_url: str, clock: FrozenClock
+) -> None:
+    """Sealed rows, hand-out, refresh and rekey on PostgreSQL (bytea, conditional updates)."""
+    vaulted = await vault_app(**google_settings(oidc), database_url=postgres_url, auto_migrate=True)
+    await vaulted.connect("google")
+    await vaulted.client.put(
+        "/auth/connections/keys/openai", json={"value": API_KEY}, headers=bearer(vaulted.token)
+    )
+    agent = await vaulted.agent(["vault:google", "vault:openai"])
+    delegation = await vaulted.delegate(agent, "vault:google vault:openai")
+    first = (await vaulted.hand_out("google", delegation["access_token"])).json()
+    assert (await vaulted.hand_out("openai", delegation["access_token"])).json()[
+        "access_token"
+    ] == API_KEY
+    clock.advance(3600 - 30)
+    refreshed = await vaulted.client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": delegation["refresh_token"]},
+        auth=agent,
+    )
+    second = (await vaulted.hand_out("google", refreshed.json()["access_token"])).json()
+    assert second["access_token"] != first["access_token"]
+    async with vaulted.runtime.store.engine.connect() as db:
+        rows = (await db.execute(text("SELECT * FROM vault_credentials"))).mappings().all()
+    assert len(rows) == 2
+    dumped = repr([dict(row) for row in rows])
+    for secret in (API_KEY, first["access_token"], second["access_token"]):
+        assert secret not in dumped
+        assert all(secret.encode() not in bytes(row["secret"]) for row in rows)
+    assert {row["version"] for row in rows} == {1, 2}
+    report = await vaulted.runtime.vault.rekey()
+    assert (report.rewrapped, report.failed) == (0, ())

@@ -147,3 +147,18 @@ async def test_admin_stores_a_key_for_an_agent_with_the_cli(
     )
     assert unknown.exit_code == 1
     assert os.environ.get("AUTHGATE_ENCRYPTION_KEY") != env["AUTHGATE_ENCRYPTION_KEY"]
+
+
+async def test_a_cors_origin_may_store_a_key(vault_app: VaultFactory) -> None:
+    """The preflight for PUT from an allowed origin succeeds (the settings page is elsewhere)."""
+    vaulted = await vault_app(cors_origins=["https://app.example"])
+    response = await vaulted.client.options(
+        "/auth/connections/keys/openai",
+        headers={
+            "origin": "https://app.example",
+            "access-control-request-method": "PUT",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert response.status_code == 200
+    assert "PUT" in response.headers["access-control-allow-methods"]

@@ -55,7 +55,7 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_credentials=True,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],  # PUT: vault keys
             allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
             expose_headers=_EXPOSED,
             max_age=600,

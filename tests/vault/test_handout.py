@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -320,3 +321,20 @@ async def test_hand_out_refusals(
         [refused] = await audit_events(vaulted.app, "vault.refused")
         assert refused.detail["provider"] == "google"
         assert refused.detail["error"] == error
+
+
+async def test_concurrent_hand_outs_refresh_once(
+    vault_app: VaultFactory, oidc: MockProvider, clock: FrozenClock
+) -> None:
+    """The provider rotates refresh tokens: a second refresh with the spent one would fail."""
+    vaulted = await vault_app(**google_settings(oidc))
+    await vaulted.connect("google")
+    agent = await Agent(vaulted, "vault:google").start()
+    before = oidc.last()["refreshes"]
+    clock.advance(3600 - 30)
+    await agent.refresh()
+    answers = await asyncio.gather(*(agent.hand_out("google") for _ in range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    assert len({a.json()["access_token"] for a in answers}) == 1
+    assert oidc.last()["refreshes"] == before + 1
+    assert [row["status"] for row in vaulted.raw_rows()] == ["active"]

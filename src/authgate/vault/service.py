@@ -212,10 +212,7 @@ class Vault:
         tokens = TokenSet(access_token=value, refresh_token=None, expires_in=None, scope=None)
         row = self._new_row(chain, owner, service, "api_key", tokens, (), None)
         await self._store.replace(row)
-        user_id = owner
-        await self._audit.record(
-            "vault.key_stored", user_id=user_id, device=device, service=service
-        )
+        await self._audit.record("vault.key_stored", user_id=owner, device=device, service=service)
         return row
 
     # Lifecycle

@@ -114,3 +114,23 @@ def test_db_upgrade_command_brings_a_database_to_head(tmp_path: Path) -> None:
     )
     assert current.returncode == 0
     assert f"head is {head_revision()}" in current.stdout
+
+
+def test_concurrent_upgrades_on_postgres_both_succeed(tmp_path: Path) -> None:
+    """The advisory lock serialises instances that upgrade a fresh database at once."""
+    with postgres_database() as url:
+        env = server_env(tmp_path, database_url=url)
+        runs = [
+            subprocess.Popen(
+                [AUTHGATE, "db", "upgrade"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outcomes = [(run.wait(timeout=120), run.communicate()) for run in runs]
+        for code, (out, err) in outcomes:
+            assert code == 0, err
+            assert out.strip() == f"database at revision {head_revision()}"

@@ -27,6 +27,7 @@ __all__ = [
     "generate_key",
     "hmac_key",
     "hmac_kid",
+    "resolve_keys",
     "import_key",
 ]
 
@@ -115,6 +116,17 @@ class StaticKeys:
     def __init__(self, *, access_secret: str, refresh_secret: str) -> None:
         self.ring = KeyRing.of(hmac_key("access", access_secret))
         self.refresh_key = hmac_key("refresh", refresh_secret)
+
+
+def resolve_keys(
+    keys: KeySource | None, access_secret: str | None, refresh_secret: str | None
+) -> KeySource:
+    """``keys`` as given, or the static HS256 keys of the two secrets."""
+    if keys is not None:
+        return keys
+    if access_secret is None or refresh_secret is None:
+        raise ValueError("pass keys, or both access_secret and refresh_secret")
+    return StaticKeys(access_secret=access_secret, refresh_secret=refresh_secret)
 
 
 def hmac_key(purpose: str, secret: str) -> RingKey:

@@ -8,7 +8,9 @@ work of one callback is bounded by a deadline, so a slow provider cannot hold it
 
 from __future__ import annotations
 
+import functools
 import hmac
+import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -63,6 +65,12 @@ class Completed:
     state: OAuthState
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds; one context serves every client.
+    return httpx.create_ssl_context()
+
+
 class OAuthFlow:
     def __init__(
         self,
@@ -79,14 +87,15 @@ class OAuthFlow:
         self.config = config
         self._audit = audit
         self._timeout = config.http_timeout
+        tls = _tls_context()
         self.http = httpx.AsyncClient(
             timeout=config.http_timeout,
             follow_redirects=False,
             headers={"User-Agent": "authgate", "Accept": "application/json"},
+            verify=tls,
         )
         discovery = Discovery(http=self.http, clock=clock)
         self.discovery = discovery
-        tls = httpx.create_ssl_context()
         self.providers: Mapping[str, Provider] = MappingProxyType(
             {
                 name: build_provider(

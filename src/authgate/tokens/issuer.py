@@ -14,7 +14,7 @@ from typing import Any
 from joserfc import jwt
 
 from authgate.clock import Clock, system_clock
-from authgate.keys.keyring import KeySource, RingKey, StaticKeys
+from authgate.keys.keyring import KeySource, RingKey, resolve_keys
 from authgate.tokens.claims import ACCESS_TYP, REFRESH_TYP
 
 __all__ = ["IssuedToken", "TokenIssuer", "token_header"]
@@ -48,10 +48,7 @@ class TokenIssuer:
         refresh_secret: str | None = None,
         clock: Clock = system_clock,
     ) -> None:
-        if keys is None:
-            if access_secret is None or refresh_secret is None:
-                raise ValueError("pass keys, or both access_secret and refresh_secret")
-            keys = StaticKeys(access_secret=access_secret, refresh_secret=refresh_secret)
+        keys = resolve_keys(keys, access_secret, refresh_secret)
         self._keys = keys
         self._refresh_header = token_header(keys.refresh_key, REFRESH_TYP)
         self._issuer = issuer

@@ -24,7 +24,7 @@ from authgate.errors import (
     MalformedTokenError,
     WrongTokenTypeError,
 )
-from authgate.keys.keyring import KeyRing, KeySource, RingKey, StaticKeys
+from authgate.keys.keyring import KeyRing, KeySource, RingKey, resolve_keys
 from authgate.tokens._compact import (
     MAX_DEPTH,
     CompactHS256,
@@ -73,10 +73,7 @@ class TokenVerifier:
         fast_path: bool = True,
         cache_size: int = 4096,
     ) -> None:
-        if keys is None:
-            if access_secret is None or refresh_secret is None:
-                raise ValueError("pass keys, or both access_secret and refresh_secret")
-            keys = StaticKeys(access_secret=access_secret, refresh_secret=refresh_secret)
+        keys = resolve_keys(keys, access_secret, refresh_secret)
         self._keys = keys
         self._use_fast_path = fast_path
         refresh_key = keys.refresh_key

@@ -27,6 +27,7 @@ FORM_PATHS = (
     "/account/sessions/revoke",
     "/account/sessions/revoke-all",
     "/account/delegations/revoke",
+    "/account/connections/disconnect",
 )
 
 

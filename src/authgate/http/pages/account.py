@@ -1,8 +1,9 @@
-"""``/account``: profile, linked identities, the sessions signed in as this user, and
-the agents acting for them (RFC 8693 delegations).
+"""``/account``: profile, linked identities, the sessions signed in as this user, the
+agents acting for them (RFC 8693 delegations), and their connected accounts and API keys
+(the credential vault).
 
-Each session can be signed out on its own, or all at once; each delegation revoked.
-Not signed in: 303 to ``/login?next=/account``.
+Each session can be signed out on its own, or all at once; each delegation revoked;
+each connection disconnected. Not signed in: 303 to ``/login?next=/account``.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from authgate.errors import CsrfError, NotFoundError
+from authgate.errors import CredentialNotFoundError, CsrfError, NotFoundError
 from authgate.http.cookies import clear_auth_cookies
 from authgate.http.credentials import access_cookie_name, device_info, refresh_cookie_name
 from authgate.http.dependencies import get_runtime
 from authgate.http.pages.browser import BrowserSession, browser_session, to_login
+from authgate.http.pages.connections import connected_accounts
 from authgate.http.pages.forms import read_form, text
 from authgate.http.pages.login import form_expired
 from authgate.http.pages.providers import linked_identities
-from authgate.http.pages.templates import render
+from authgate.http.pages.templates import error_page, render
 from authgate.http.pages.useragents import describe
 from authgate.runtime import Runtime
 from authgate.storage.models import Session
@@ -36,7 +38,13 @@ _NOTICES = {
     "session_revoked": "That session has been signed out.",
     "already_ended": "That session had already ended.",
     "delegation_revoked": "The agent's access has been revoked.",
+    "connection_revoked": "Disconnected. The provider has revoked authgate's access.",
+    "connection_removed": "Disconnected here. The provider did not confirm that it revoked "
+    "access; you can also remove it in your settings there.",
+    "key_removed": "The API key has been deleted.",
 }
+# What Vault.disconnect returns (revoked at the provider?) -> the notice to show.
+_DISCONNECTED = {True: "connection_revoked", False: "connection_removed", None: "key_removed"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +135,7 @@ async def account(request: Request, runtime: RuntimeDep) -> Response:
         identities=await linked_identities(runtime, user.id),
         sessions=_views(rows, principal.session_id),
         delegations=await _delegations(runtime, user.id),
+        connections=await connected_accounts(runtime, user.id, return_to=ACCOUNT),
         notice=_NOTICES.get(request.query_params.get("notice", "")),
         error=None,
     )
@@ -196,4 +205,36 @@ async def revoke_delegation(request: Request, runtime: RuntimeDep) -> Response:
         except NotFoundError:
             pass  # someone else's, or already revoked: say so without telling which
     redirect = RedirectResponse(f"{ACCOUNT}?notice={notice}", status_code=303)
+    return current.keep(redirect, secure=secure)
+
+
+@router.post("/account/connections/disconnect")
+async def disconnect(request: Request, runtime: RuntimeDep) -> Response:
+    secure = runtime.settings.secure_cookies
+    try:
+        form = await read_form(request, secure=secure)
+    except CsrfError:
+        return form_expired(request, runtime)
+    current = await _signed_in(request, runtime)
+    if isinstance(current, Response):
+        return current
+    connection_id = text(form, "connection", limit=64)
+    try:
+        revoked = await runtime.vault.disconnect(
+            current.principal.id, connection_id, device=device_info(request)
+        )
+    except CredentialNotFoundError:
+        # Someone else's, or already disconnected: the same answer, so ids tell nothing.
+        missing = error_page(
+            request,
+            secure=secure,
+            status_code=404,
+            heading="Nothing to disconnect",
+            message="That account or key is not connected to your account. "
+            "It may have been disconnected already.",
+            back_url=ACCOUNT,
+            back_label="Back to your account",
+        )
+        return current.keep(missing, secure=secure)
+    redirect = RedirectResponse(f"{ACCOUNT}?notice={_DISCONNECTED[revoked]}", status_code=303)
     return current.keep(redirect, secure=secure)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from authgate.keys.encryption import generate_kek
 from tests.browser.conftest import ContextFactory
 from tests.browser.live import PASSWORD, LiveServer
 
@@ -213,3 +214,36 @@ def test_agent_access_is_revoked_from_the_account_page(page: Page, server: LiveS
         f"{server.url}/api/ai/chat", json={"message": "hi"}, headers=agent_token, timeout=10
     )
     assert chat.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "server_options", [pytest.param({"encryption_key": generate_kek()}, id="vault-on")]
+)
+def test_api_key_is_listed_and_disconnected_from_the_account_page(
+    page: Page, server: LiveServer
+) -> None:
+    sign_up(page)
+    access = {"Authorization": f"Bearer {cookie(page.context, 'access_token')}"}
+    stored = httpx.put(
+        f"{server.url}/auth/connections/keys/openai",
+        json={"value": "sk-browser-test-0123456789"},
+        headers=access,
+        timeout=10,
+    )
+    assert stored.status_code == 200, stored.text
+    connections = page.get_by_role("region", name="Connected accounts")
+    expect(connections).to_contain_text("No account or API key is connected.")
+
+    page.reload()
+    item = connections.locator("li", has_text="openai")
+    expect(item.locator(".device")).to_have_text("openai")
+    expect(item).to_contain_text("API key")
+    expect(item).to_contain_text("never")  # not used by an agent yet
+    expect(page.locator("body")).not_to_contain_text("sk-browser-test")
+    page.set_viewport_size({"width": 375, "height": 740})
+    assert scroll_width(page) <= 375
+    connections.get_by_role("button", name="Disconnect openai").click()
+    expect(page.get_by_role("status")).to_have_text("The API key has been deleted.")
+    expect(connections).to_contain_text("No account or API key is connected.")
+    listed = httpx.get(f"{server.url}/auth/connections", headers=access, timeout=10)
+    assert listed.json() == {"connections": []}

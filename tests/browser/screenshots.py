@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from authgate.keys.encryption import generate_kek
 from tests.browser.live import PASSWORD, LiveServer, launch_chromium, live_server
 
 DESKTOP = {"width": 1024, "height": 720}
@@ -34,6 +35,8 @@ PROVIDER = {
     },
     "rate_limit_enabled": True,
     "rate_limit_login": "3 per 15 minutes",
+    # The vault is on, so the account page lists connected accounts and API keys.
+    "encryption_key": generate_kek(),
 }
 
 
@@ -66,6 +69,16 @@ def delegate_to_an_agent(server: LiveServer, access_token: str) -> None:
     httpx.post(f"{server.url}/oauth2/token", data=exchange, auth=agent).raise_for_status()
 
 
+def store_keys(server: LiveServer, access_token: str) -> None:
+    """Ada keeps API keys for her agents in the vault (made-up values, never shown)."""
+    for service in ("openai", "anthropic"):
+        httpx.put(
+            f"{server.url}/auth/connections/keys/{service}",
+            json={"value": f"sk-screenshot-{service}"},
+            headers={"Authorization": f"Bearer {access_token}"},
+        ).raise_for_status()
+
+
 def shoot(page: Page, out: Path, name: str) -> None:
     page.wait_for_load_state("load")
     page.screenshot(path=out / f"{name}.png", full_page=True)
@@ -94,6 +107,7 @@ def main(out: Path) -> None:
         sign_in(browser, server.url, SAFARI_IPHONE)
         cookies = {c["name"]: c["value"] for c in desk.context.cookies()}
         delegate_to_an_agent(server, cookies["access_token"])
+        store_keys(server, cookies["access_token"])
         desk.reload()
         shoot(desk, out, "account")
 

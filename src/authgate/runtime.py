@@ -134,7 +134,7 @@ class Runtime:
         restored = await self.auth.load_revocations()
         await self.hot.revocation_feed.start()
         logger.info(
-            "authgate started; %d recent revocations restored; hot state: %s",
+            "authgate started; %d recent revocations restored; hot state kept in %s",
             restored,
             self.hot.backend,
         )

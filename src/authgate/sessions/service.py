@@ -29,6 +29,7 @@ from authgate.sessions.revocation import RevocationList
 from authgate.storage.memory import LocalRevocationFeed
 from authgate.storage.models import RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
+from authgate.storage.rotation import GrantSession, GrantUser
 from authgate.storage.store import SqlStore
 from authgate.tokens.claims import AccessClaims, RefreshClaims
 from authgate.tokens.issuer import IssuedToken, TokenIssuer
@@ -118,30 +119,29 @@ class AuthService:
         """Rotate a refresh token. A delegation's tokens are bound to the agent
         ``client_id`` instead of a browser's device fingerprint."""
         claims = self._verify_refresh(token)
-        presented = agent_fingerprint(client_id) if client_id else fingerprint(device, self._inputs)
-        if not hmac.compare_digest(presented, claims.device_fingerprint):
-            await self._audit.record(
-                "token.device_mismatch",
-                user_id=claims.sub,
-                session_id=claims.session_id,
-                device=device,
+        await self._check_binding(claims, device, client_id)
+        now = self._now()
+        # One connection, one transaction: read the grant, then claim the token and write
+        # its replacement and the audit event together, or nothing at all.
+        rotating = self._store.refresh_rotation(session_id=claims.session_id, user_id=claims.sub)
+        async with rotating as rotation:
+            session, user = self._live_grant(rotation.grant, now)
+            replacement = self._issue_refresh(user.id, session)
+            entry = self._audit.entry(
+                "token.refresh", user_id=user.id, session_id=session.id, device=device
             )
-            raise RefreshDeviceMismatchError()
-        session, user = await self._live_session(claims)
-        replacement = self._issue_refresh(user.id, session)
-        outcome = await self._store.rotate_refresh(
-            jti=claims.jti,
-            token_hash=hash_token(token),
-            replacement=self._refresh_row(replacement, session.id),
-            now=self._now(),
-        )
+            outcome = await rotation.rotate(
+                jti=claims.jti,
+                token_hash=hash_token(token),
+                replacement=self._refresh_row(replacement, session.id),
+                now=now,
+                audit=entry,
+            )
         if outcome.status == "reused":
             await self._on_reuse(claims, device, outcome.rotated_at)
         if outcome.status != "rotated":
             raise RefreshTokenError()
-        await self._audit.record(
-            "token.refresh", user_id=user.id, session_id=session.id, device=device
-        )
+        self._audit.announce(entry)
         return TokenPair(self._issue_access(user, session, jkt), replacement, session.id)
 
     async def start_delegation(
@@ -282,16 +282,29 @@ class AuthService:
         except InvalidTokenError as exc:
             raise RefreshTokenError() from exc
 
-    async def _live_session(self, claims: RefreshClaims) -> tuple[Session, User]:
-        session = await self._store.session_by_id(claims.session_id)
-        user = await self._store.user_by_id(claims.sub)
-        if session is None or user is None or session.user_id != user.id:
+    async def _check_binding(
+        self, claims: RefreshClaims, device: DeviceInfo, client_id: str | None
+    ) -> None:
+        presented = agent_fingerprint(client_id) if client_id else fingerprint(device, self._inputs)
+        if not hmac.compare_digest(presented, claims.device_fingerprint):
+            await self._audit.record(
+                "token.device_mismatch",
+                user_id=claims.sub,
+                session_id=claims.session_id,
+                device=device,
+            )
+            raise RefreshDeviceMismatchError()
+
+    @staticmethod
+    def _live_grant(
+        grant: tuple[GrantSession, GrantUser] | None, now: int
+    ) -> tuple[GrantSession, GrantUser]:
+        if grant is None:  # no such session or user, or the session is someone else's
             raise RefreshTokenError()
-        if session.revoked_at is not None or session.expires_at <= self._now():
+        session, user = grant
+        if session.revoked_at is not None or session.expires_at <= now or not user.is_active:
             raise RefreshTokenError()
-        if not user.is_active:
-            raise RefreshTokenError()
-        return session, user
+        return grant
 
     async def _on_reuse(
         self, claims: RefreshClaims, device: DeviceInfo, rotated_at: int | None
@@ -336,7 +349,9 @@ class AuthService:
             )
         return revoked
 
-    def _issue_access(self, user: User, session: Session, jkt: str | None = None) -> IssuedToken:
+    def _issue_access(
+        self, user: User | GrantUser, session: Session | GrantSession, jkt: str | None = None
+    ) -> IssuedToken:
         permissions = self._settings.permissions_for(list(user.roles))
         if session.kind != "delegation":
             return self._issuer.issue_access(
@@ -364,7 +379,7 @@ class AuthService:
             not_after=session.expires_at,
         )
 
-    def _issue_refresh(self, user_id: str, session: Session) -> IssuedToken:
+    def _issue_refresh(self, user_id: str, session: Session | GrantSession) -> IssuedToken:
         return self._issuer.issue_refresh(
             user_id=user_id,
             session_id=session.id,

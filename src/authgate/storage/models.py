@@ -6,6 +6,7 @@ same on every engine and no timezone conversion can creep in.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AuditEntry",
     "AuditEvent",
     "Base",
     "Identity",
@@ -114,6 +116,30 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """The values of one ``AuditEvent`` row, for a store method to insert (no ORM)."""
+
+    at: int
+    event: str
+    user_id: str | None
+    session_id: str | None
+    ip: str | None
+    user_agent: str | None
+    detail: dict[str, Any] | None
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "event": self.event,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "detail": self.detail,
+        }
 
 
 class SigningKey(Base):

@@ -1,28 +1,33 @@
 """The SQL store: every query authgate runs against the durable database.
 
-Every query runs inside ``_db()``, the store boundary: a database that is down, slow to
-connect, or whose bounded pool is exhausted surfaces as ``StorageUnavailableError``
-(503), never as a hang or a 500. Each method is one transaction, so a failure leaves
-no partial write behind.
+Every query runs inside ``_db()`` or ``_conn()``, the store boundary: a database that is
+down, slow to connect, or whose bounded pool is exhausted surfaces as
+``StorageUnavailableError`` (503), never as a hang or a 500. Each method is one
+transaction, so a failure leaves no partial write behind.
+
+The hot writes (refresh rotation, audit events) run Core statements built once, on a
+plain connection, without the ORM's unit of work (see ``rotation.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from authgate.errors import EmailTakenError, StorageUnavailableError
 from authgate.storage.database import session_factory
-from authgate.storage.models import AuditEvent, RefreshToken, Session, User
+from authgate.storage.models import AuditEntry, AuditEvent, RefreshToken, Session, User
+from authgate.storage.rotation import ADD_AUDIT, RefreshRotation, RotationOutcome, read_grant
 
 __all__ = ["RotationOutcome", "SqlStore", "guarded_session", "is_unavailable"]
+
+_T = TypeVar("_T")
 
 # Connection-level failures; constraint violations and bugs are not among them.
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)
@@ -36,26 +41,21 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 @asynccontextmanager
-async def guarded_session(
-    sessions: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """A database session at the store boundary: unreachable means 503, never a 500."""
+async def _guarded(resource: AbstractAsyncContextManager[_T]) -> AsyncIterator[_T]:
     try:
-        async with sessions() as db:
-            yield db
+        async with resource as value:
+            yield value
     except Exception as exc:
         if is_unavailable(exc):
             raise StorageUnavailableError("database") from exc
         raise
 
 
-@dataclass(frozen=True, slots=True)
-class RotationOutcome:
-    """What happened to a presented refresh token when we tried to rotate it."""
-
-    status: Literal["rotated", "unknown", "reused", "revoked"]
-    session_id: str | None = None
-    rotated_at: int | None = None
+def guarded_session(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AbstractAsyncContextManager[AsyncSession]:
+    """A database session at the store boundary: unreachable means 503, never a 500."""
+    return _guarded(sessions())
 
 
 class SqlStore:
@@ -68,6 +68,9 @@ class SqlStore:
 
     def _db(self) -> AbstractAsyncContextManager[AsyncSession]:
         return guarded_session(self._sessions)
+
+    def _conn(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return _guarded(self.engine.connect())
 
     async def ping(self) -> None:
         """One round trip; raises StorageUnavailableError when the database is down."""
@@ -152,41 +155,17 @@ class SqlStore:
             query = select(Session.id).where(Session.actor == actor, Session.revoked_at.is_(None))
             return list((await db.execute(query)).scalars().all())
 
-    async def rotate_refresh(
-        self, *, jti: str, token_hash: str, replacement: RefreshToken, now: int
-    ) -> RotationOutcome:
-        """Mark ``jti`` rotated and store its replacement, atomically.
+    @asynccontextmanager
+    async def refresh_rotation(
+        self, *, session_id: str, user_id: str
+    ) -> AsyncIterator[RefreshRotation]:
+        """Read a refresh token's session and user and hold the connection for ``rotate``.
 
-        The conditional UPDATE is the arbiter under concurrency: of several requests
-        presenting the same token, exactly one sees a row count of 1.
+        Leaving the block without ``rotate`` rolls back; nothing is half written.
         """
-        async with self._db() as db:
-            claimed = await db.execute(
-                update(RefreshToken)
-                .where(
-                    RefreshToken.jti == jti,
-                    RefreshToken.token_hash == token_hash,
-                    RefreshToken.status == "active",
-                    RefreshToken.expires_at > now,
-                )
-                .values(status="rotated", rotated_at=now)
-            )
-            if _rowcount(claimed) == 1:
-                db.add(replacement)
-                await db.execute(
-                    update(Session)
-                    .where(Session.id == replacement.session_id)
-                    .values(last_used_at=now)
-                )
-                await db.commit()
-                return RotationOutcome("rotated", replacement.session_id)
-            await db.rollback()
-            row = await db.get(RefreshToken, jti)
-        if row is None or row.token_hash != token_hash or row.expires_at <= now:
-            return RotationOutcome("unknown")
-        if row.status == "rotated":
-            return RotationOutcome("reused", row.session_id, row.rotated_at)
-        return RotationOutcome("revoked", row.session_id)
+        async with self._conn() as conn:
+            grant = await read_grant(conn, session_id=session_id, user_id=user_id)
+            yield RefreshRotation(conn, grant)
 
     async def revoke_sessions(self, session_ids: Sequence[str], reason: str, now: int) -> list[str]:
         """Revoke the given sessions and their refresh tokens; return those newly revoked."""
@@ -256,10 +235,10 @@ class SqlStore:
 
     # Audit trail
 
-    async def add_audit(self, event: AuditEvent) -> None:
-        async with self._db() as db:
-            db.add(event)
-            await db.commit()
+    async def add_audit(self, entry: AuditEntry) -> None:
+        async with self._conn() as conn:
+            await conn.execute(ADD_AUDIT, entry.columns())
+            await conn.commit()
 
     async def recent_audit(self, *, limit: int, event: str | None = None) -> Sequence[AuditEvent]:
         async with self._db() as db:
@@ -267,7 +246,3 @@ class SqlStore:
             if event is not None:
                 query = query.where(AuditEvent.event == event)
             return (await db.execute(query)).scalars().all()
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.storage.models import AuditEntry, AuditEvent, Base, RefreshToken, Session, User
@@ -146,22 +146,38 @@ class RefreshRotation:
         self, *, jti: str, token_hash: str, replacement: RefreshToken, now: int, audit: AuditEntry
     ) -> RotationOutcome:
         """Spend ``jti`` for ``replacement`` and store ``audit`` with it, atomically."""
-        conn = self._conn
-        claim = {"claim_jti": jti, "claim_hash": token_hash, "now": now}
-        if _rowcount(await conn.execute(_CLAIM, claim)) == 1:
-            await conn.execute(_ADD_TOKEN, _token_columns(replacement))
-            await conn.execute(_TOUCH, {"touch_id": replacement.session_id, "now": now})
-            await conn.execute(ADD_AUDIT, audit.columns())
-            await conn.commit()
-            return RotationOutcome("rotated", replacement.session_id)
-        await conn.rollback()  # release the write lock before looking at why
-        row = (await conn.execute(_TOKEN_STATE, {"jti": jti})).first()
-        await conn.rollback()
-        if row is None or row.token_hash != token_hash or row.expires_at <= now:
-            return RotationOutcome("unknown")
-        if row.status == "rotated":
-            return RotationOutcome("reused", row.session_id, row.rotated_at)
-        return RotationOutcome("revoked", row.session_id)
+        # One greenlet for every statement: each awaited statement would cost a switch.
+        return await self._conn.run_sync(
+            _rotate, jti=jti, token_hash=token_hash, replacement=replacement, now=now, audit=audit
+        )
+
+
+def _rotate(
+    conn: Connection,
+    *,
+    jti: str,
+    token_hash: str,
+    replacement: RefreshToken,
+    now: int,
+    audit: AuditEntry,
+) -> RotationOutcome:
+    # Lock the session row before the token row, as revoking does, so the two cannot
+    # deadlock on PostgreSQL; it rolls back with the rest if the claim fails.
+    conn.execute(_TOUCH, {"touch_id": replacement.session_id, "now": now})
+    claim = {"claim_jti": jti, "claim_hash": token_hash, "now": now}
+    if _rowcount(conn.execute(_CLAIM, claim)) == 1:
+        conn.execute(_ADD_TOKEN, _token_columns(replacement))
+        conn.execute(ADD_AUDIT, audit.columns())
+        conn.commit()
+        return RotationOutcome("rotated", replacement.session_id)
+    conn.rollback()  # release the write locks before looking at why
+    row = conn.execute(_TOKEN_STATE, {"jti": jti}).first()
+    conn.rollback()
+    if row is None or row.token_hash != token_hash or row.expires_at <= now:
+        return RotationOutcome("unknown")
+    if row.status == "rotated":
+        return RotationOutcome("reused", row.session_id, row.rotated_at)
+    return RotationOutcome("revoked", row.session_id)
 
 
 def _token_columns(token: RefreshToken) -> dict[str, Any]:

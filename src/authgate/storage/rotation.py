@@ -2,9 +2,9 @@
 
 The hottest write path, so it skips the ORM's unit of work: Core statements built once
 at import, run on a plain connection, with plain rows in and out. A rotation reads the
-grant (session and user, one join), then claims the presented token with a conditional
-UPDATE and writes the replacement, the session's last use and the audit event, then
-commits: all of it or none.
+grant (session and user, one join), then stamps the session's last use, claims the
+presented token with a conditional UPDATE, writes the replacement and the audit event,
+and commits: all of it or none.
 """
 
 from __future__ import annotations

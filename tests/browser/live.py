@@ -8,7 +8,6 @@ Playwright download.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Coroutine, Iterator
@@ -24,6 +23,7 @@ from playwright.sync_api import Browser, Playwright
 from authgate.http.app import create_app
 from authgate.runtime import Runtime
 from authgate.testing import FrozenClock, make_settings
+from tests.processes import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,13 +55,6 @@ class LiveServer:
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the server's own event loop (its engine lives there)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=20)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

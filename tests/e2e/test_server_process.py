@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from authgate.keys.secrets import generate_secret
+from tests.processes import authgate_command, free_port
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct horse battery staple"
 STARTUP_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _authgate_command() -> list[str]:
-    script = Path(sys.executable).with_name("authgate")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from authgate.cli import main; main()"]
 
 
 def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
@@ -52,7 +37,7 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One server for the module: starting a process costs seconds."""
     tmp_path = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "AUTHGATE_ENV": "test",
@@ -65,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [*_authgate_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [*authgate_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         cwd=tmp_path,
         stdout=log,

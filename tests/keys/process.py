@@ -8,9 +8,7 @@ signs with after its next key-ring reload (``AUTHGATE_KEY_RELOAD_INTERVAL``).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,24 +20,12 @@ import httpx
 
 from authgate.keys.encryption import generate_kek
 from authgate.keys.secrets import generate_secret
+from tests.processes import authgate_command, free_port
 
 PASSWORD = "correct horse battery staple"
 STARTUP_TIMEOUT = 30.0
 ISSUER = "ai-agent-system"
 AUDIENCE = "ai-agent-users"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def authgate_command() -> list[str]:
-    script = Path(sys.executable).with_name("authgate")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from authgate.cli import main; main()"]
 
 
 def server_env(state_dir: Path, *, alg: str, port: int, **extra: str) -> dict[str, str]:

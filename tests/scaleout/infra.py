@@ -29,15 +29,11 @@ import httpx
 import pytest
 import redis
 
+from tests.processes import free_port
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AUTHGATE = str(Path(sys.executable).with_name("authgate"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def reachable(host: str, port: int, timeout: float = 1.0) -> bool:

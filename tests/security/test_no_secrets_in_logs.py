@@ -12,7 +12,6 @@ import ipaddress
 import json
 import logging
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from authgate.keys.secrets import generate_secret
 from authgate.logconfig import RedactingFilter, redact
+from tests.processes import free_port
 
 CANARY_PASSWORD = "canary-PASSWORD-7f3a9c1e-do-not-log"
 CANARY_WRONG = "canary-WRONGPASS-51d2e0b4-do-not-log"
@@ -119,12 +119,6 @@ def test_access_log_lines_lose_their_query_string() -> None:
 # The same flow against a real HTTPS server process.
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -177,7 +171,7 @@ def _wait_healthy(base: str, verify: ssl.SSLContext, process: subprocess.Popen[b
 @pytest.mark.e2e
 async def test_https_server_logs_json_without_secrets(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "AUTHGATE_ENV": "test",

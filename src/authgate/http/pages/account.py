@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from authgate.errors import CredentialNotFoundError, CsrfError, NotFoundError
@@ -115,6 +116,20 @@ async def _signed_in(request: Request, runtime: Runtime) -> BrowserSession | Res
     return to_login(request, runtime, next_path=ACCOUNT, notice=notice)
 
 
+async def _form_action(
+    request: Request, runtime: Runtime
+) -> tuple[FormData, BrowserSession] | Response:
+    """Every account form: its CSRF token first, then the signed-in browser session."""
+    try:
+        form = await read_form(request, secure=runtime.settings.secure_cookies)
+    except CsrfError:
+        return form_expired(request, runtime)
+    current = await _signed_in(request, runtime)
+    if isinstance(current, Response):
+        return current
+    return form, current
+
+
 @router.get("/account")
 async def account(request: Request, runtime: RuntimeDep) -> Response:
     current = await _signed_in(request, runtime)
@@ -145,14 +160,11 @@ async def account(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/account/sessions/revoke")
 async def revoke_session(request: Request, runtime: RuntimeDep) -> Response:
     secure = runtime.settings.secure_cookies
-    try:
-        form = await read_form(request, secure=secure)
-    except CsrfError:
-        return form_expired(request, runtime)
+    checked = await _form_action(request, runtime)
+    if isinstance(checked, Response):
+        return checked
+    form, current = checked
     session_id = text(form, "session", limit=64)
-    current = await _signed_in(request, runtime)
-    if isinstance(current, Response):
-        return current
     principal = current.principal
     try:
         await runtime.auth.revoke_session(principal.id, session_id, device_info(request))
@@ -170,13 +182,10 @@ async def revoke_session(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/account/sessions/revoke-all")
 async def revoke_all(request: Request, runtime: RuntimeDep) -> Response:
     secure = runtime.settings.secure_cookies
-    try:
-        await read_form(request, secure=secure)
-    except CsrfError:
-        return form_expired(request, runtime)
-    current = await _signed_in(request, runtime)
-    if isinstance(current, Response):
-        return current
+    checked = await _form_action(request, runtime)
+    if isinstance(checked, Response):
+        return checked
+    _form, current = checked
     await runtime.auth.logout_all(current.principal.id, device_info(request))
     response = RedirectResponse("/login?notice=signed_out_everywhere", status_code=303)
     clear_auth_cookies(response, secure=secure)
@@ -186,13 +195,10 @@ async def revoke_all(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/account/delegations/revoke")
 async def revoke_delegation(request: Request, runtime: RuntimeDep) -> Response:
     secure = runtime.settings.secure_cookies
-    try:
-        form = await read_form(request, secure=secure)
-    except CsrfError:
-        return form_expired(request, runtime)
-    current = await _signed_in(request, runtime)
-    if isinstance(current, Response):
-        return current
+    checked = await _form_action(request, runtime)
+    if isinstance(checked, Response):
+        return checked
+    form, current = checked
     delegation_id = text(form, "delegation", limit=64)
     row = await runtime.store.session_by_id(delegation_id) if delegation_id else None
     notice = "already_ended"
@@ -211,13 +217,10 @@ async def revoke_delegation(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/account/connections/disconnect")
 async def disconnect(request: Request, runtime: RuntimeDep) -> Response:
     secure = runtime.settings.secure_cookies
-    try:
-        form = await read_form(request, secure=secure)
-    except CsrfError:
-        return form_expired(request, runtime)
-    current = await _signed_in(request, runtime)
-    if isinstance(current, Response):
-        return current
+    checked = await _form_action(request, runtime)
+    if isinstance(checked, Response):
+        return checked
+    form, current = checked
     connection_id = text(form, "connection", limit=64)
     try:
         revoked = await runtime.vault.disconnect(

@@ -79,12 +79,7 @@ def _require_agent(client: OAuthClient) -> str:
 
 
 async def _dpop_jkt(runtime: Runtime, request: Request, client: OAuthClient) -> str | None:
-    dpop = getattr(runtime, "dpop", None)
-    jkt: str | None = None
-    if dpop is not None:
-        jkt = await dpop.verify_token_request(request)
-    elif "dpop" in request.headers:
-        raise OAuthRequestError("DPoP is not available", error="invalid_dpop_proof")
+    jkt = await runtime.dpop.verify_token_request(request)
     if client.dpop_required and jkt is None:
         raise OAuthRequestError("This client must use DPoP", error="invalid_dpop_proof")
     return jkt

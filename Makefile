@@ -25,7 +25,7 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # The OpenID Connect provider the OAuth tests run against (oauth2-mock-server), from its lock.
-OAUTH_SERVER := tests/oauth/server
+OAUTH_SERVER := tests/federation/server
 $(OAUTH_SERVER)/node_modules/.installed: $(OAUTH_SERVER)/package-lock.json
 	npm ci --prefix $(OAUTH_SERVER) --no-audit --no-fund --silent
 	touch $@
@@ -44,6 +44,7 @@ run: install
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: install-test
 	$(BIN)/mypy src

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from authgate.keys.secrets import generate_secret
+from authgate.secretstrength import generate_secret
 from bench.common import PASSWORD, median
 
 HERE = Path(__file__).resolve().parent

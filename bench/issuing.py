@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from authgate.accounts.passwords import PasswordHasher
 from authgate.devices import DeviceInfo
-from authgate.passwords import PasswordHasher
 from authgate.runtime import Runtime
 from authgate.sessions.service import TokenPair
 from bench.common import ARGON2_DEFAULTS, PASSWORD, PG_ADMIN_URL, REDIS_URL, bench_settings, started

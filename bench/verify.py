@@ -22,10 +22,10 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
-from authgate.authenticator import Authenticator
 from authgate.devices import DeviceInfo
 from authgate.errors import RevokedTokenError
 from authgate.runtime import Runtime
+from authgate.sessions.authenticator import Authenticator
 from authgate.tokens.verifier import TokenVerifier
 from bench.common import PASSWORD, bench_settings, median, per_op, started
 

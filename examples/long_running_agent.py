@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from authgate.agent_client import AgentAuth, DPoPKey, aexchange_token
-from authgate.client import AuthgateClientError
+from authgate.sdk.agent import AgentAuth, DPoPKey, aexchange_token
+from authgate.sdk.user import AuthgateClientError
 
 
 async def run_task(

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from authgate.config import DevelopmentSecretsWarning, Settings, load_settings, parse_duration
 from authgate.errors import ConfigurationError, WeakSecretError
 from authgate.http.app import create_app
-from authgate.keys.secrets import check_secret, generate_secret
+from authgate.secretstrength import check_secret, generate_secret
 
 STRONG_A = generate_secret()
 STRONG_B = generate_secret()

@@ -3,7 +3,6 @@
 Public API; everything not exported here is internal and may change.
 """
 
-from authgate.authenticator import Authenticator
 from authgate.config import Settings, load_settings
 from authgate.errors import (
     AuthenticationError,
@@ -16,6 +15,7 @@ from authgate.http.app import create_app
 from authgate.http.dependencies import require
 from authgate.http.middleware import AuthMiddleware
 from authgate.principal import Principal
+from authgate.sessions.authenticator import Authenticator
 
 __version__ = "0.1.0"
 

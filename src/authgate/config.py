@@ -17,7 +17,7 @@ from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authgate.errors import ConfigurationError, WeakSecretError
-from authgate.keys.secrets import check_secret, generate_secret
+from authgate.secretstrength import check_secret, generate_secret
 
 __all__ = ["DevelopmentSecretsWarning", "Settings", "load_settings", "parse_duration"]
 
@@ -160,7 +160,7 @@ class Settings(BaseSettings):
 
     # Sign-in with OAuth/OIDC providers (docs/oauth.md). A built-in provider is enabled
     # when its client id is set; more OIDC issuers by name through oidc_providers, each
-    # read from AUTHGATE_OIDC_<NAME>_ISSUER/_CLIENT_ID/... by authgate.oauth.config.
+    # read from AUTHGATE_OIDC_<NAME>_ISSUER/_CLIENT_ID/... by authgate.federation.config.
     google_client_id: str | None = _unprefixed("GOOGLE_CLIENT_ID")
     google_client_secret: SecretStr | None = _unprefixed("GOOGLE_CLIENT_SECRET")
     google_redirect_uri: str | None = _unprefixed("GOOGLE_REDIRECT_URI")

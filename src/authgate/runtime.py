@@ -6,27 +6,27 @@ import logging
 
 import anyio
 
+from authgate.accounts.passwords import PasswordHasher
+from authgate.accounts.users import UserService
+from authgate.agents.assertion import ClientAssertionVerifier
+from authgate.agents.dpop import DPoPVerifier
+from authgate.agents.registry import ClientRegistry
 from authgate.audit import AuditTrail
-from authgate.authenticator import Authenticator
-from authgate.client_assertion import ClientAssertionVerifier
-from authgate.clients import ClientRegistry
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
-from authgate.dpop import DPoPVerifier
+from authgate.federation.flow import OAuthFlow
 from authgate.keys.manager import KeyManager
 from authgate.metrics import Metrics
-from authgate.oauth.flow import OAuthFlow
-from authgate.passwords import PasswordHasher
 from authgate.ratelimit import RateLimits, rules_from_settings
-from authgate.sessions.revocation import RevocationList
+from authgate.sessions.authenticator import Authenticator
 from authgate.sessions.service import AuthService
 from authgate.storage.database import PoolLimits, create_engine
 from authgate.storage.hotstate import build_hot_state
 from authgate.storage.migrate import require_head, upgrade
+from authgate.storage.revocations import RevocationList
 from authgate.storage.store import SqlStore
 from authgate.tokens.issuer import TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
-from authgate.users import UserService
 from authgate.vault import KeyChain, Vault
 from authgate.vault.store import VaultStore
 

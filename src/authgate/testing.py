@@ -19,7 +19,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from authgate.config import Settings
-from authgate.keys.secrets import generate_secret
+from authgate.secretstrength import generate_secret
 
 __all__ = ["FrozenClock", "client_for", "lifespan", "make_settings"]
 

@@ -9,8 +9,8 @@ import pytest
 from examples.long_running_agent import run_task
 from fastapi import FastAPI
 
-from authgate.agent_client import AgentAuth, aexchange_token
-from authgate.client import AuthgateClientError
+from authgate.sdk.agent import AgentAuth, aexchange_token
+from authgate.sdk.user import AuthgateClientError
 from authgate.testing import FrozenClock
 from tests.agents.test_agent_grants import make_agent
 from tests.conftest import bearer, login, register

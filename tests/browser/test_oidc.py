@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.oauth.conftest import CLIENTS, MockProvider
-from tests.oauth.conftest import _oidc_basic as _oidc_basic  # the shared node provider
-from tests.oauth.conftest import oidc as oidc
+from tests.federation.conftest import CLIENTS, MockProvider
+from tests.federation.conftest import _oidc_basic as _oidc_basic  # the shared node provider
+from tests.federation.conftest import oidc as oidc
 
 
 @pytest.fixture

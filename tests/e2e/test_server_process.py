@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from authgate.keys.secrets import generate_secret
+from authgate.secretstrength import generate_secret
 from tests.processes import authgate_command, free_port
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from authgate.keys.encryption import generate_kek
-from authgate.keys.secrets import generate_secret
+from authgate.secretstrength import generate_secret
 from tests.processes import authgate_command, free_port
 
 PASSWORD = "correct horse battery staple"

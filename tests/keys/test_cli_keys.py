@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from authgate.clients import ClientRegistry, InvalidClientError
+from authgate.agents.registry import ClientRegistry, InvalidClientError
 from authgate.keys.encryption import KeyEncryptionKey, generate_kek
 from authgate.keys.keyring import KeyRing
-from authgate.keys.secrets import generate_secret
 from authgate.keys.store import KeyStore
+from authgate.secretstrength import generate_secret
 from authgate.storage.database import create_engine
 
 runner = CliRunner()

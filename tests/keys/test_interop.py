@@ -1,7 +1,7 @@
 """Interoperability: authgate's tokens verified through its JWKS URL by other libraries.
 
 PyJWT's ``PyJWKClient``, the npm ``jose`` package (``tests/keys/interop/verify.mjs``,
-installed by ``make install-test`` from its lock) and ``authgate.verify.RemoteVerifier``
+installed by ``make install-test`` from its lock) and ``authgate.resource.remote.RemoteVerifier``
 each keep one JWKS cache across two rotations done with ``authgate keys rotate`` on a
 live server: no verification fails, the first rotation needs no refetch (its key was
 published as ``next`` before it signed), the second needs exactly one.
@@ -20,7 +20,7 @@ import httpx
 import jwt
 import pytest
 
-from authgate.verify import RemoteVerifier
+from authgate.resource.remote import RemoteVerifier
 from tests.keys.process import AUDIENCE, ISSUER, Server, running_server
 
 pytestmark = pytest.mark.e2e

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from authgate.errors import StorageUnavailableError
 from authgate.http.app import create_app
-from authgate.sessions.revocation import RevocationList
 from authgate.storage.memory import MemorySingleUseStore
 from authgate.storage.protocols import RevocationFeed, SingleUseStore
+from authgate.storage.revocations import RevocationList
 from authgate.testing import FrozenClock, client_for, lifespan, make_settings
 from tests.conftest import bearer, login, register
 from tests.scaleout.infra import REDIS_URL, free_port, postgres_database, redis_prefix

@@ -17,6 +17,7 @@ from joserfc.jwk import OctKey
 from starlette.requests import HTTPConnection
 
 from authgate.errors import DPoPProofError
+from authgate.http.sender import verify_dpop
 from authgate.testing import FrozenClock
 from tests.conftest import bearer
 from tests.helpers import runtime_of
@@ -192,8 +193,8 @@ async def test_failing_proof_fails_for_its_own_reason(
     headers = [(b"host", b"testserver")] + [(b"dpop", p.encode()) for p in make(holder)]
     conn = HTTPConnection(_scope("POST", "/api/ai/chat", headers))
     with pytest.raises(DPoPProofError) as caught:
-        await runtime_of(app).dpop.verify_request(
-            conn, access_token=holder.token, expected_jkt=holder.key.jkt
+        await verify_dpop(
+            runtime_of(app).dpop, conn, access_token=holder.token, expected_jkt=holder.key.jkt
         )
     assert caught.value.reason == reason
 

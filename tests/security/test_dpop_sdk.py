@@ -10,8 +10,8 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from authgate.agent_client import AgentAuth, DPoPKey
 from authgate.http.app import create_app
+from authgate.sdk.agent import AgentAuth, DPoPKey
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import bearer, register
 from tests.security.test_dpop_token_endpoint import make_agent

@@ -19,7 +19,7 @@ from sqlalchemy import update
 from authgate.config import validate_secrets
 from authgate.errors import WeakSecretError
 from authgate.http.app import create_app
-from authgate.keys.secrets import check_secret
+from authgate.secretstrength import check_secret
 from authgate.storage.models import User
 from authgate.testing import FrozenClock, lifespan
 from tests.conftest import PASSWORD, bearer, login, register

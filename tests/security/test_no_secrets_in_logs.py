@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from authgate.keys.secrets import generate_secret
 from authgate.logconfig import RedactingFilter, redact
+from authgate.secretstrength import generate_secret
 from tests.processes import free_port
 
 CANARY_PASSWORD = "canary-PASSWORD-7f3a9c1e-do-not-log"

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from authgate.keys.keyring import hmac_kid
-from authgate.keys.secrets import generate_secret
+from authgate.secretstrength import generate_secret
 from authgate.testing import FrozenClock
 from authgate.tokens import TokenIssuer, TokenVerifier
 

@@ -94,7 +94,7 @@ async def test_unreachable_postgres_at_startup_fails_fast(tmp_path: Path) -> Non
 
 
 def test_unavailable_body_shape_is_stable() -> None:
-    from authgate.http.errors import error_response
+    from authgate.http.error_responses import error_response
 
     response = error_response(StorageUnavailableError("redis"))
     assert response.status_code == 503

@@ -33,7 +33,7 @@ from joserfc.jwk import OctKey
 
 from authgate.errors import InvalidTokenError
 from authgate.keys.keyring import hmac_kid
-from authgate.keys.secrets import generate_secret
+from authgate.secretstrength import generate_secret
 from authgate.testing import FrozenClock
 from authgate.tokens import TokenIssuer, TokenVerifier
 from authgate.tokens._compact import CompactHS256

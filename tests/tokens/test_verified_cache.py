@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from authgate.authenticator import Authenticator
 from authgate.errors import ExpiredTokenError, InvalidSignatureError, RevokedTokenError
-from authgate.keys.secrets import generate_secret
-from authgate.sessions.revocation import RevocationList
+from authgate.secretstrength import generate_secret
+from authgate.sessions.authenticator import Authenticator
+from authgate.storage.revocations import RevocationList
 from authgate.testing import FrozenClock
 from authgate.tokens import TokenIssuer, TokenVerifier
 from authgate.tokens._compact import VerifiedCache

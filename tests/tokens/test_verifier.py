@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 from authgate.http.app import create_app
-from authgate.keys.secrets import generate_secret
+from authgate.secretstrength import generate_secret
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import login, register
 from tests.helpers import AUTH_FAILED, TOKEN_EXPIRED, chat, decode

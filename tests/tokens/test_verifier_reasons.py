@@ -19,7 +19,7 @@ from authgate.errors import (
     MalformedTokenError,
     WrongTokenTypeError,
 )
-from authgate.keys.secrets import generate_secret
+from authgate.secretstrength import generate_secret
 from authgate.testing import FrozenClock
 from authgate.tokens import TokenIssuer, TokenVerifier
 

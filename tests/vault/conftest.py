@@ -23,7 +23,7 @@ from authgate.keys.encryption import generate_kek
 from authgate.runtime import Runtime
 from authgate.testing import FrozenClock, client_for, lifespan, make_settings
 from tests.conftest import bearer, login, register
-from tests.oauth.conftest import (  # noqa: F401 - fixtures shared with the OAuth tests
+from tests.federation.conftest import (  # noqa: F401 - fixtures shared with the OAuth tests
     _oidc_basic,
     authorize,
     github,

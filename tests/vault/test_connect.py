@@ -6,9 +6,9 @@ import pytest
 
 from authgate.vault.connect import CONNECT_COOKIE
 from tests.conftest import bearer
+from tests.federation.conftest import MockProvider, authorize, query
+from tests.federation.github_server import GitHubServer
 from tests.helpers import audit_events
-from tests.oauth.conftest import MockProvider, authorize, query
-from tests.oauth.github_server import GitHubServer
 from tests.vault.conftest import VaultFactory, github_settings, google_settings, second_user
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from authgate.testing import FrozenClock
 from tests.conftest import bearer, login
+from tests.federation.conftest import MockProvider
+from tests.federation.github_server import GitHubServer
 from tests.helpers import audit_events
-from tests.oauth.conftest import MockProvider
-from tests.oauth.github_server import GitHubServer
 from tests.vault.conftest import (
     Vaulted,
     VaultFactory,

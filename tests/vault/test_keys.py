@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import bearer
+from tests.federation.conftest import MockProvider
 from tests.helpers import audit_events
-from tests.oauth.conftest import MockProvider
 from tests.vault.conftest import Vaulted, VaultFactory, google_settings
 
 API_KEY = "sk-live-abcdefghijklmnopqrstuvwxyz0123456789"

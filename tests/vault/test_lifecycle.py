@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from tests.conftest import bearer
+from tests.federation.conftest import MockProvider
+from tests.federation.github_server import GitHubServer
 from tests.helpers import audit_events
-from tests.oauth.conftest import MockProvider
-from tests.oauth.github_server import GitHubServer
 from tests.vault.conftest import (
     Vaulted,
     VaultFactory,

@@ -10,7 +10,7 @@ import pytest
 
 from authgate.testing import FrozenClock
 from tests.conftest import bearer
-from tests.oauth.github_server import GitHubServer
+from tests.federation.github_server import GitHubServer
 from tests.vault.conftest import VaultFactory, github_settings
 from tests.vault.test_storage import opened
 

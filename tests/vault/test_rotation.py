@@ -16,7 +16,7 @@ from authgate.http.app import create_app
 from authgate.keys.encryption import KeyEncryptionKey, generate_kek
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import bearer
-from tests.oauth.conftest import MockProvider
+from tests.federation.conftest import MockProvider
 from tests.vault.conftest import VaultFactory, google_settings
 
 API_KEY = "sk-rotate-me-0123456789abcdef"

@@ -11,8 +11,8 @@ from authgate.keys.encryption import DecryptionError, KeyEncryptionKey, generate
 from authgate.testing import FrozenClock
 from authgate.vault.envelope import KeyChain
 from tests.conftest import bearer
-from tests.oauth.conftest import MockProvider
-from tests.oauth.github_server import GitHubServer
+from tests.federation.conftest import MockProvider
+from tests.federation.github_server import GitHubServer
 from tests.scaleout.infra import postgres_database
 from tests.vault.conftest import Vaulted, VaultFactory, github_settings, google_settings
 

@@ -12,15 +12,15 @@ from fastapi import FastAPI
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings, load_settings
 from authgate.http import pages
-from authgate.http.errors import install_error_handlers
+from authgate.http.error_responses import install_error_handlers
 from authgate.http.hardening import install_hardening
 from authgate.http.routes import (
     agent,
     auth,
     connections,
     delegations,
+    federation,
     health,
-    oauth,
     oauth2,
     token,
     vault,
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     install_error_handlers(app)
     install_hardening(app, runtime)
     app.include_router(auth.router)
-    app.include_router(oauth.router)
+    app.include_router(federation.router)
     app.include_router(agent.router)
     app.include_router(health.router)
     app.include_router(wellknown.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from authgate.http.credentials import access_cookie_name, refresh_cookie_name
-from authgate.http.csrf import csrf_cookie_name, new_csrf_token
+from authgate.http.csrf_middleware import csrf_cookie_name, new_csrf_token
 from authgate.sessions.service import TokenPair
 
 __all__ = ["clear_auth_cookies", "set_auth_cookies"]

@@ -7,13 +7,13 @@ from typing import Literal
 
 from fastapi import Request
 
-from authgate.authenticator import Authenticator
-from authgate.dpop import DPoPVerifier
+from authgate.agents.dpop import DPoPVerifier
 from authgate.errors import DelegationPolicyError, PermissionDeniedError
 from authgate.http.credentials import access_cookie_name
 from authgate.http.sender import authenticate_connection
 from authgate.principal import Principal
 from authgate.runtime import Runtime
+from authgate.sessions.authenticator import Authenticator
 
 __all__ = ["PRINCIPAL_KEY", "authenticate_request", "get_runtime", "require"]
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from authgate.http.csrf import CSRF_EXEMPT, CSRF_HEADER, CsrfMiddleware
+from authgate.http.body_limit import BodySizeLimitMiddleware
+from authgate.http.csrf_middleware import CSRF_EXEMPT, CSRF_HEADER, CsrfMiddleware
 from authgate.http.headers import SecurityHeadersMiddleware
-from authgate.http.limits import BodySizeLimitMiddleware
 from authgate.http.monitoring import MetricsMiddleware, metrics_endpoint
 from authgate.http.pages import FORM_PATHS
 from authgate.http.proxies import TrustedProxyMiddleware
-from authgate.http.ratelimit import RateLimitMiddleware
+from authgate.http.ratelimit_middleware import RateLimitMiddleware
 from authgate.runtime import Runtime
 
 __all__ = ["install_hardening"]

@@ -16,13 +16,13 @@ from collections.abc import Iterable, Mapping
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authgate.authenticator import Authenticator
-from authgate.dpop import DPoPVerifier
+from authgate.agents.dpop import DPoPVerifier
 from authgate.errors import AuthgateError, PermissionDeniedError
 from authgate.http.credentials import access_cookie_name
 from authgate.http.dependencies import PRINCIPAL_KEY
-from authgate.http.errors import error_response
+from authgate.http.error_responses import error_response
 from authgate.http.sender import authenticate_connection
+from authgate.sessions.authenticator import Authenticator
 
 __all__ = ["AuthMiddleware"]
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.errors import TokenMissingError
-from authgate.http.errors import error_response
+from authgate.http.error_responses import error_response
 from authgate.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["MetricsMiddleware", "metrics_endpoint"]

@@ -8,15 +8,24 @@ DPoP work at all.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 
-from authgate.authenticator import Authenticator
-from authgate.dpop import DPoPVerifier
+from authgate.agents.dpop import DPoPVerifier
 from authgate.errors import DPoPBindingError, TokenMissingError
 from authgate.http.credentials import Credential, device_info, extract_credential
 from authgate.principal import Principal
+from authgate.sessions.authenticator import Authenticator
 
-__all__ = ["authenticate_connection", "check_sender"]
+__all__ = [
+    "authenticate_connection",
+    "check_sender",
+    "request_uri",
+    "token_request_jkt",
+    "verify_dpop",
+]
 
 
 async def authenticate_connection(
@@ -51,4 +60,44 @@ async def check_sender(
         raise DPoPBindingError("bearer_downgrade")  # s7.1
     if dpop is None:
         raise DPoPBindingError("no_verifier")  # fail closed: nothing can check the proof
-    await dpop.verify_request(conn, access_token=credential.token, expected_jkt=principal.jkt)
+    await verify_dpop(dpop, conn, access_token=credential.token, expected_jkt=principal.jkt)
+
+
+async def verify_dpop(
+    dpop: DPoPVerifier,
+    conn: HTTPConnection,
+    *,
+    access_token: str | None = None,
+    expected_jkt: str | None,
+) -> str:
+    """The request's DPoP proof checked against its method and target URI."""
+    return await dpop.verify_request(
+        conn.headers.getlist("dpop"),
+        method=conn.scope.get("method", "GET"),
+        url=request_uri(conn),
+        access_token=access_token,
+        expected_jkt=expected_jkt,
+    )
+
+
+async def token_request_jkt(dpop: DPoPVerifier, conn: HTTPConnection) -> str | None:
+    """At the token endpoint (RFC 9449 s5): None without a DPoP header, else the jkt."""
+    if "dpop" not in conn.headers:
+        return None
+    return await verify_dpop(dpop, conn, expected_jkt=None)
+
+
+def request_uri(conn: HTTPConnection) -> str:
+    """The target URI of the request as this server received it (RFC 9110 s7.1)."""
+    scope = conn.scope
+    scheme = {"ws": "http", "wss": "https"}.get(scope["scheme"], scope["scheme"])
+    host = Headers(scope=scope).get("host")
+    if not host and scope.get("server"):
+        server_host, server_port = scope["server"]
+        host = f"{server_host}:{server_port}"
+    raw = scope.get("raw_path")
+    if raw:
+        path = raw.decode("latin-1").split("?", 1)[0]
+    else:
+        path = quote(scope.get("root_path", "") + scope["path"])
+    return f"{scheme}://{host}{path}"

@@ -1,1 +1,4 @@
-"""Signing secrets and keys."""
+"""Signing secrets and keys.
+
+May import storage and the root modules.
+"""

@@ -1,6 +1,9 @@
-"""Sessions: login, refresh rotation with reuse detection, revocation."""
+"""Sessions: login, refresh rotation with reuse detection, revocation.
 
-from authgate.sessions.revocation import RevocationList
+May import tokens, keys, storage and the root modules.
+"""
+
 from authgate.sessions.service import AuthService, TokenPair
+from authgate.storage.revocations import RevocationList
 
 __all__ = ["AuthService", "RevocationList", "TokenPair"]

@@ -25,16 +25,16 @@ from authgate.errors import (
     RefreshTokenError,
     RefreshTokenReuseError,
 )
-from authgate.sessions.revocation import RevocationList
+from authgate.scopes import is_vault_scope
 from authgate.storage.memory import LocalRevocationFeed
 from authgate.storage.models import RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
+from authgate.storage.revocations import RevocationList
 from authgate.storage.rotation import GrantSession, GrantUser
 from authgate.storage.store import SqlStore
 from authgate.tokens.claims import AccessClaims, RefreshClaims
 from authgate.tokens.issuer import IssuedToken, TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
-from authgate.vault.scopes import is_vault_scope
 
 __all__ = ["AuthService", "TokenPair", "hash_token"]
 

@@ -1,1 +1,4 @@
-"""Durable state: users, sessions, refresh tokens and the audit trail."""
+"""Durable state: users, sessions, refresh tokens and the audit trail.
+
+May import only the root modules.
+"""

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
 from authgate.errors import ConfigurationError
-from authgate.sessions.revocation import RevocationList
 from authgate.storage.memory import LocalRevocationFeed, MemorySingleUseStore
 from authgate.storage.protocols import RevocationFeed, SingleUseStore
+from authgate.storage.revocations import RevocationList
 from authgate.storage.store import SqlStore
 
 __all__ = ["HotState", "build_hot_state", "revocation_ttl"]

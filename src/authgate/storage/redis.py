@@ -36,7 +36,7 @@ from redis.retry import Retry
 
 from authgate.clock import Clock, system_clock
 from authgate.errors import StorageUnavailableError
-from authgate.sessions.revocation import RevocationList
+from authgate.storage.revocations import RevocationList
 from authgate.storage.store import SqlStore
 
 __all__ = ["RedisKeys", "RedisRevocationFeed", "RedisSingleUseStore", "connect"]

@@ -16,10 +16,10 @@ from urllib.parse import urljoin
 
 from authgate.clock import Clock, system_clock
 from authgate.errors import OAuthLoginError, OAuthStateError, ProviderDeniedError
-from authgate.oauth import pkce
-from authgate.oauth.flow import OAuthFlow, Started
-from authgate.oauth.providers import Exchanged
-from authgate.oauth.state import OAuthState, StateManager, UsedStates, derive_state_key
+from authgate.federation import pkce
+from authgate.federation.flow import OAuthFlow, Started
+from authgate.federation.providers import Exchanged
+from authgate.federation.state import OAuthState, StateManager, UsedStates, derive_state_key
 
 __all__ = ["CONNECT_COOKIE", "Connector"]
 

@@ -31,14 +31,14 @@ from authgate.errors import (
     ReconsentRequiredError,
     VaultError,
 )
+from authgate.federation.flow import OAuthFlow, Started
+from authgate.federation.state import OAuthState, UsedStates
 from authgate.keys.encryption import DecryptionError
-from authgate.oauth.flow import OAuthFlow, Started
-from authgate.oauth.state import OAuthState, UsedStates
 from authgate.principal import Principal
+from authgate.scopes import vault_scope
 from authgate.storage.models import VaultCredential
 from authgate.vault.connect import Connector
 from authgate.vault.envelope import KeyChain
-from authgate.vault.scopes import vault_scope
 from authgate.vault.store import VaultStore
 from authgate.vault.upstream import TokenSet, Upstream
 

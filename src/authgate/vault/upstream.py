@@ -27,9 +27,9 @@ from authgate.errors import (
     ProviderUnavailableError,
     ReconsentRequiredError,
 )
-from authgate.oauth.config import ProviderConfig
-from authgate.oauth.flow import OAuthFlow
-from authgate.oauth.providers import GITHUB_API_VERSION, OidcProvider
+from authgate.federation.config import ProviderConfig
+from authgate.federation.flow import OAuthFlow
+from authgate.federation.providers import GITHUB_API_VERSION, OidcProvider
 
 __all__ = ["TokenSet", "Upstream"]
 

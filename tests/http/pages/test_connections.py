@@ -9,10 +9,10 @@ import pytest
 
 from authgate.vault.connect import CONNECT_COOKIE
 from tests.conftest import bearer
+from tests.federation.conftest import authorize
+from tests.federation.github_server import GitHubServer
 from tests.helpers import audit_events
 from tests.http.pages.forms import ORIGIN, form_token, sign_in
-from tests.oauth.conftest import authorize
-from tests.oauth.github_server import GitHubServer
 from tests.vault.conftest import Vaulted, VaultFactory, github_settings, second_user
 
 API_KEY = "sk-live-0123456789abcdef"

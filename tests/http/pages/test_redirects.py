@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from authgate.http.pages.redirects import DEFAULT_NEXT, safe_next
+from authgate.http.pages.next_target import DEFAULT_NEXT, safe_next
 
 
 @pytest.mark.parametrize(

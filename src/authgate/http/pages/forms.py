@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from authgate.http.pages.csrf import verify_csrf
+from authgate.http.pages.form_csrf import verify_csrf
 
 __all__ = ["read_form", "text"]
 

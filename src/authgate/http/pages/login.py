@@ -13,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from authgate.accounts.users import normalise_email
 from authgate.errors import (
     CsrfError,
     InvalidCredentialsError,
@@ -25,14 +26,13 @@ from authgate.http.dependencies import get_runtime
 from authgate.http.pages.browser import browser_session
 from authgate.http.pages.failures import failure_message
 from authgate.http.pages.forms import read_form, text
+from authgate.http.pages.next_target import safe_next
 from authgate.http.pages.providers import provider_buttons, provider_label
-from authgate.http.pages.redirects import safe_next
 from authgate.http.pages.templates import error_page, render
 from authgate.http.pages.throttle import LoginThrottle, wait_message
 from authgate.ratelimit import Decision, StoreUnavailable
 from authgate.runtime import Runtime
 from authgate.sessions.service import TokenPair
-from authgate.users import normalise_email
 
 __all__ = ["FORM_EXPIRED", "form_expired", "router"]
 

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from authgate.http.pages.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
+from authgate.http.pages.form_csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
 
 __all__ = ["PAGE_HEADERS", "error_page", "render"]
 

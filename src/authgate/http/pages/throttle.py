@@ -1,7 +1,7 @@
 """Rate limits for the sign-in and registration forms, shared with the JSON API.
 
 The forms count against the same budgets, under the same keys, as ``/auth/login`` and
-``/auth/register`` (see ``authgate.http.ratelimit``), so switching between the form and
+``/auth/register`` (see ``authgate.http.ratelimit_middleware``), so switching between the form and
 the API gains an attacker nothing: failed sign-ins per client IP + email, failed
 sign-ins per account from clients not known to it, registrations per IP.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
+from authgate.accounts.users import normalise_email
 from authgate.devices import DeviceInfo
 from authgate.ratelimit import Decision, Group
 from authgate.runtime import Runtime
-from authgate.users import normalise_email
 
 __all__ = ["LoginThrottle", "wait_message"]
 

@@ -1,1 +1,4 @@
-"""HTTP routes, one module per area."""
+"""HTTP routes, one module per area.
+
+The JSON API; each module is one APIRouter.
+"""

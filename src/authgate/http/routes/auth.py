@@ -9,17 +9,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from authgate.accounts.users import normalise_email
 from authgate.errors import InvalidCredentialsError, RefreshTokenError
 from authgate.http.cookies import clear_auth_cookies, set_auth_cookies
 from authgate.http.credentials import device_info, refresh_cookie_name
 from authgate.http.dependencies import get_runtime, require
-from authgate.http.routes.oauth import identity_json
+from authgate.http.routes.federation import identity_json
 from authgate.http.schemas import LoginRequest, RefreshRequest, RegisterRequest
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.sessions.service import TokenPair
 from authgate.storage.models import Session, User
-from authgate.users import normalise_email
 
 __all__ = ["iso", "json_only", "router", "user_json"]
 

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from authgate.errors import OAuthLoginError, OAuthStateError
 from authgate.http.credentials import device_info
 from authgate.http.dependencies import get_runtime, require
-from authgate.http.errors import error_response
+from authgate.http.error_responses import error_response
 from authgate.http.pages.failures import failure_redirect
 from authgate.http.routes.auth import iso
 from authgate.principal import Principal

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from authgate.errors import AuthgateError, InvalidTokenError
 from authgate.http.dependencies import get_runtime
-from authgate.http.oauth_form import (
+from authgate.http.oauth2_form import (
     NO_STORE,
     OAuthRequestError,
     authenticate_client,

@@ -21,19 +21,20 @@ from fastapi.responses import JSONResponse
 from authgate.errors import AuthgateError, InvalidTokenError, RefreshTokenError
 from authgate.http.credentials import device_info
 from authgate.http.dependencies import get_runtime
-from authgate.http.oauth_form import (
+from authgate.http.oauth2_form import (
     NO_STORE,
     OAuthRequestError,
     authenticate_client,
     oauth_error,
     read_form,
 )
+from authgate.http.sender import token_request_jkt
 from authgate.principal import Principal
 from authgate.runtime import Runtime
+from authgate.scopes import is_vault_scope
 from authgate.sessions.service import TokenPair
 from authgate.storage.models import OAuthClient
 from authgate.tokens.issuer import IssuedToken
-from authgate.vault.scopes import is_vault_scope
 
 __all__ = ["router"]
 
@@ -79,7 +80,7 @@ def _require_agent(client: OAuthClient) -> str:
 
 
 async def _dpop_jkt(runtime: Runtime, request: Request, client: OAuthClient) -> str | None:
-    jkt = await runtime.dpop.verify_token_request(request)
+    jkt = await token_request_jkt(runtime.dpop, request)
     if client.dpop_required and jkt is None:
         raise OAuthRequestError("This client must use DPoP", error="invalid_dpop_proof")
     return jkt

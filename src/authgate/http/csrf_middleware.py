@@ -1,0 +1,110 @@
+"""CSRF defence for cookie-authenticated requests (OWASP ASVS 5.0 V3.5).
+
+A state-changing request (POST, PUT, PATCH, DELETE) that carries an authgate auth
+cookie must send the ``csrf_token`` cookie's value in ``X-CSRF-Token`` (double submit,
+compared in constant time) and must not come from a foreign origin: ``Origin`` must be
+this site or an allowed CORS origin, ``Origin: null`` is refused, and without ``Origin``
+a ``Sec-Fetch-Site: cross-site`` is refused.
+
+Requests with an ``Authorization`` header are exempt, since browsers never add one
+cross-site without a CORS preflight. In exchange the auth cookies are removed from such
+a request, so a cookie never authorizes a request that carries a Bearer token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterable
+
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from authgate.errors import CsrfError
+from authgate.http.credentials import access_cookie_name, refresh_cookie_name
+from authgate.http.error_responses import error_response
+
+__all__ = ["CSRF_EXEMPT", "CSRF_HEADER", "CsrfMiddleware", "csrf_cookie_name", "new_csrf_token"]
+
+CSRF_HEADER = "x-csrf-token"
+# Sign-in and sign-up authorize nothing by cookie, and stale cookies must not block them.
+CSRF_EXEMPT = ("/auth/login", "/auth/register")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def csrf_cookie_name(secure: bool) -> str:
+    return "__Host-csrf_token" if secure else "csrf_token"
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CsrfMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        secure_cookies: bool,
+        allowed_origins: Iterable[str] = (),
+        exempt_paths: Iterable[str] = CSRF_EXEMPT,
+    ) -> None:
+        self.app = app
+        self._auth_cookies = frozenset(
+            {access_cookie_name(secure_cookies), refresh_cookie_name(secure_cookies)}
+        )
+        self._csrf_cookie = csrf_cookie_name(secure_cookies)
+        self._origins = frozenset(origin.lower() for origin in allowed_origins)
+        self._exempt = frozenset(exempt_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if "authorization" in headers:
+            _drop_cookies(scope, self._auth_cookies)
+        elif scope["method"] not in _SAFE_METHODS and scope["path"] not in self._exempt:
+            cookies = cookie_parser(headers.get("cookie", ""))
+            if self._auth_cookies.intersection(cookies) and not self._passes(
+                headers, cookies, scope["scheme"]
+            ):
+                await error_response(CsrfError())(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _passes(self, headers: Headers, cookies: dict[str, str], scheme: str) -> bool:
+        expected = cookies.get(self._csrf_cookie, "")
+        presented = headers.get(CSRF_HEADER, "")
+        if not expected or not hmac.compare_digest(
+            expected.encode("utf-8", "replace"), presented.encode("utf-8", "replace")
+        ):
+            return False
+        return self._origin_ok(headers, scheme)
+
+    def _origin_ok(self, headers: Headers, scheme: str) -> bool:
+        origin = headers.get("origin")
+        if origin is None:
+            return headers.get("sec-fetch-site", "same-origin") != "cross-site"
+        origin = origin.strip().lower()
+        if origin == "null":
+            return False
+        host = headers.get("host", "").lower()
+        return origin == f"{scheme}://{host}" or origin in self._origins
+
+
+def _drop_cookies(scope: Scope, names: frozenset[str]) -> None:
+    rewritten = []
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            kept = [
+                part
+                for part in value.decode("latin-1").split(";")
+                if part.split("=", 1)[0].strip() not in names
+            ]
+            if not any(part.strip() for part in kept):
+                continue
+            value = ";".join(kept).strip().encode("latin-1")
+        rewritten.append((name, value))
+    scope["headers"] = rewritten

@@ -1,0 +1,117 @@
+"""Turn errors into the stable JSON shape ``{"error": ..., "message": ...}``.
+
+Only this module knows about HTTP answers for errors. 401s carry an RFC 6750 s3
+``WWW-Authenticate`` header; validation errors never echo the submitted values,
+which could be passwords or tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from authgate.agents.dpop import ALGORITHMS
+from authgate.errors import (
+    AuthenticationError,
+    AuthgateError,
+    DPoPBindingError,
+    DPoPProofError,
+    PermissionDeniedError,
+)
+
+__all__ = ["error_response", "install_error_handlers"]
+
+logger = logging.getLogger("authgate.http")
+
+REALM = 'Bearer realm="authgate"'
+DPOP_REALM = 'DPoP realm="authgate"'
+DPOP_ALGS = " ".join(ALGORITHMS)
+_HTTP_TITLES = {
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+}
+
+
+def error_response(exc: AuthgateError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, DPoPProofError | DPoPBindingError):
+        headers.update(_dpop_challenge(exc))
+    elif isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = _bearer_challenge(exc)
+    elif isinstance(exc, PermissionDeniedError):
+        scope = " ".join(exc.missing)
+        headers["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope", scope="{scope}"'
+    elif exc.status_code == 503:
+        # RFC 9110 s10.2.3: a store outage is temporary; tell clients when to retry.
+        headers["Retry-After"] = "1"
+    return JSONResponse(
+        {"error": exc.error, "message": exc.message}, status_code=exc.status_code, headers=headers
+    )
+
+
+def _bearer_challenge(exc: AuthenticationError) -> str:
+    if exc.bearer_error is None:
+        return REALM
+    return f'{REALM}, error="{exc.bearer_error}", error_description="{exc.message}"'
+
+
+def _dpop_challenge(exc: DPoPProofError | DPoPBindingError) -> dict[str, str]:
+    # RFC 9449 s7.1: the DPoP scheme, with the algorithms a proof may use; s9: the nonce.
+    challenge = (
+        f'{DPOP_REALM}, error="{exc.bearer_error}", error_description="{exc.message}", '
+        f'algs="{DPOP_ALGS}"'
+    )
+    headers = {"WWW-Authenticate": challenge}
+    nonce = getattr(exc, "nonce", None)
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce
+    return headers
+
+
+def json_error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
+
+
+async def _on_authgate_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthgateError)
+    return error_response(exc)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return json_error(400, "Invalid request", "The request body is not valid JSON")
+    details = [
+        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "issue": err["msg"]}
+        for err in errors
+    ]
+    return json_error(422, "Invalid request", "The request body is not valid", details=details)
+
+
+async def _on_http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    title = _HTTP_TITLES.get(exc.status_code, "Error")
+    response = json_error(exc.status_code, title, str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error: %s", type(exc).__name__)
+    return json_error(500, "Internal error", "Something went wrong; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AuthgateError, _on_authgate_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

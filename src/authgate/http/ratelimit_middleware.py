@@ -1,0 +1,199 @@
+"""The rate-limit middleware: 429 with ``Retry-After`` and ``RateLimit-*`` headers.
+
+Login and OAuth count failed attempts only: the limit is checked before the handler
+runs, and a hit is recorded when the answer is a 4xx. Every other limited group counts
+each request. The 429 body is ``{"error": "Too many requests", "message": ...,
+"retryAfter": <seconds>}``; it is the same whether or not the account exists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authgate.accounts.users import normalise_email
+from authgate.audit import AuditTrail
+from authgate.http.credentials import client_ip, device_info
+from authgate.http.error_responses import json_error
+from authgate.ratelimit import Decision, Group, RateLimits, StoreUnavailable
+
+__all__ = ["FAILED_ATTEMPT", "RateLimitMiddleware", "group_for"]
+
+# A failed attempt is a client error answer; 429 itself is not another attempt.
+_FAILURE = range(400, 500)
+_AUDIT_EVERY = 60  # seconds: at most one ratelimit.blocked row per client and group
+_MAX_EMAIL = 320
+
+OnBlocked = Callable[[str], None]
+#: A handler sets ``scope[FAILED_ATTEMPT] = True`` when a failure is not a 4xx (a
+#: browser OAuth failure redirects to the error page); it counts as a failed attempt.
+FAILED_ATTEMPT = "authgate.failed_attempt"
+
+
+def group_for(method: str, path: str) -> Group | None:
+    if method == "OPTIONS":  # CORS preflight carries no credentials
+        return None
+    if path == "/auth/login":
+        return "login"
+    if path.startswith("/auth/oauth/"):
+        return "oauth"
+    if path == "/auth/refresh":
+        return "refresh"
+    if path == "/auth/register":
+        return "register"
+    if path == "/api" or path.startswith("/api/"):
+        return "api"
+    return None
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limits: RateLimits,
+        audit: AuditTrail | None = None,
+        on_blocked: OnBlocked | None = None,
+    ) -> None:
+        self.app = app
+        self.limits = limits
+        self.audit = audit
+        self.on_blocked = on_blocked
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        group = (
+            group_for(scope.get("method", ""), scope["path"]) if scope["type"] == "http" else None
+        )
+        if group is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            if group in ("login", "oauth"):
+                await self._failures_only(group, scope, receive, send)
+            else:
+                await self._every_request(group, scope, receive, send)
+        except StoreUnavailable:
+            response = json_error(503, "Service unavailable", "Try again shortly")
+            await response(scope, receive, send)
+
+    async def _every_request(
+        self, group: Group, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        ip = client_ip(HTTPConnection(scope))
+        decision = await self.limits.hit(group, ip)
+        if not decision.allowed:
+            await self._block(group, decision, scope, receive, send)
+            return
+        await self.app(scope, receive, _with_headers(send, decision))
+
+    async def _failures_only(
+        self, group: Group, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        ip = client_ip(HTTPConnection(scope))
+        email = ""
+        if group == "login":
+            body, receive = await _buffer(receive)
+            email = _email_of(body)
+        key = (ip, email) if group == "login" else (ip,)
+        decision = await self.limits.check(group, *key)
+        if (
+            decision.allowed
+            and group == "login"
+            and not await self.limits.is_known_client(ip, email)
+        ):
+            account = await self.limits.check("account", email)
+            decision = decision if account.allowed else account
+        if not decision.allowed:
+            await self._block(group, decision, scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                failed = status in _FAILURE or scope.get(FAILED_ATTEMPT) is True
+                outcome = await self._record(group, key, failed, status, decision)
+                MutableHeaders(scope=message).update(outcome.headers)
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+    async def _record(
+        self, group: Group, key: tuple[str, ...], failed: bool, status: int, before: Decision
+    ) -> Decision:
+        if failed:
+            decision = await self.limits.hit(group, *key)
+            if group == "login":
+                await self.limits.hit("account", key[1])
+            return decision
+        if group == "login" and 200 <= status < 300:
+            await self.limits.remember_client(*key)
+        return before
+
+    async def _block(
+        self, group: Group, decision: Decision, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        conn = HTTPConnection(scope)
+        if self.on_blocked is not None:
+            self.on_blocked(group)
+        if self.audit is not None and await self.limits.first_block_in(
+            _AUDIT_EVERY, group, client_ip(conn)
+        ):
+            await self.audit.record(
+                "ratelimit.blocked", device=device_info(conn), group=group, path=scope["path"]
+            )
+        response = JSONResponse(
+            {
+                "error": "Too many requests",
+                "message": "Too many requests; retry later",
+                "retryAfter": decision.reset_after,
+            },
+            status_code=429,
+            headers={"Retry-After": str(decision.reset_after), **decision.headers},
+        )
+        await response(scope, receive, send)
+
+
+def _with_headers(send: Send, decision: Decision) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            MutableHeaders(scope=message).update(decision.headers)
+        await send(message)
+
+    return wrapped
+
+
+async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body (already bounded by the body-size limit) and replay it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", receive
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
+def _email_of(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    email = data.get("email") if isinstance(data, dict) else None
+    return normalise_email(email)[:_MAX_EMAIL] if isinstance(email, str) else ""

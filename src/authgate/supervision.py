@@ -178,7 +178,7 @@ class Supervisor:
     def _after_failure(self, entry: SupervisedTask, error: str, started: float) -> float:
         entry.failures += 1
         # A run that beat after it started made progress: the backoff starts over.
-        entry.consecutive = 1 if entry.heartbeat.last > started else entry.consecutive + 1
+        entry.consecutive = 1 if entry.heartbeat.last >= started else entry.consecutive + 1
         entry.last_error = error
         delay = entry.backoff.delay(entry.consecutive)
         logger.warning(

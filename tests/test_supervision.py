@@ -14,7 +14,6 @@ import pytest
 
 from authgate.supervision import Backoff, Heartbeat, Supervisor, describe
 
-
 WATCH = 0.25  # the watchdog's period, told apart from backoff delays below
 
 
@@ -55,7 +54,9 @@ def clock() -> ManualTime:
 @pytest.fixture
 async def supervisor(clock: ManualTime) -> AsyncIterator[tuple[Supervisor, list[str]]]:
     failures: list[str] = []
-    sup = Supervisor(on_failure=failures.append, clock=clock, sleep=clock.sleep, watch_interval=WATCH)
+    sup = Supervisor(
+        on_failure=failures.append, clock=clock, sleep=clock.sleep, watch_interval=WATCH
+    )
     yield sup, failures
     await sup.close()
 
@@ -177,7 +178,8 @@ async def test_close_stops_every_task(clock: ManualTime) -> None:
     await _turns(3)
     await sup.close()
     assert cancelled.is_set()
-    assert entry.task is not None and entry.task.done()
+    assert entry.task is not None
+    assert entry.task.done()
 
 
 def test_one_name_is_supervised_once() -> None:
@@ -196,10 +198,6 @@ def test_one_name_is_supervised_once() -> None:
 
 
 def test_describe_names_types_and_causes_only() -> None:
-    try:
-        try:
-            raise ConnectionRefusedError(111, "secret-host refused")
-        except OSError as inner:
-            raise RuntimeError("wrapped secret") from inner
-    except RuntimeError as exc:
-        assert describe(exc) == "RuntimeError <- ConnectionRefusedError"
+    exc = RuntimeError("wrapped secret")
+    exc.__cause__ = ConnectionRefusedError(111, "secret-host refused")
+    assert describe(exc) == "RuntimeError <- ConnectionRefusedError"

@@ -9,13 +9,16 @@ path reads only that. On revoke, an instance (after the database commit) sets th
 session's key and its entry in the ``{revocations}`` index, both expiring when the
 last access token issued before the revocation does, and publishes the ids. Every
 instance subscribes; on each (re)subscription it reloads the index and catches up from
-the database, so a message lost while disconnected is not lost for good. While the
-subscription is down it polls the database every ``revocation_poll_interval`` seconds
-instead, so logouts still propagate within that bound while PostgreSQL is up; the
-list is refused (503 on access checks) only once neither Redis nor the database has
-confirmed it for ``revocation_max_staleness`` seconds. Because a publish can be lost
-while the subscription looks healthy, the database is re-read every
-``revocation_resync_interval`` seconds as well.
+the database, so a message lost while disconnected is not lost for good. The
+subscription checks that Redis answers (a PING when quiet), so a hung server is dropped
+within ``revocation_poll_interval + redis_timeout`` seconds. While the subscription is
+down or hung the database is polled every ``revocation_poll_interval`` seconds instead,
+so logouts still propagate within that bound while PostgreSQL is up; the list is
+refused (503 on access checks) only once neither Redis nor the database has confirmed
+it for ``revocation_max_staleness`` seconds. Because a publish can be lost while the
+subscription looks healthy, the database is re-read every
+``revocation_resync_interval`` seconds as well. Subscriber and poller are supervised
+tasks (authgate/supervision.py): an unexpected error restarts them, never stops them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from authgate.clock import Clock, system_clock
@@ -157,22 +161,22 @@ class RedisRevocationFeed:
 
         A pooled connection may predate a Redis restart and fail on first use: then it
         is retried once on a fresh connection, unless the subscription already knows
-        Redis is down. If that fails too, the peers' database resync carries it.
+        Redis is down or the failure was a timeout (a hung server). If that fails too,
+        the peers' database polling (Redis down) or resync (Redis up) carries it.
         """
         if not session_ids:
             return
-        attempts = 2 if self.live else 1
-        for attempt in range(1, attempts + 1):
+        retry = self.live
+        while True:
             try:
                 await asyncio.wait_for(self._publish_once(session_ids, until), self._liveness + 1)
                 return
             except (RedisError, OSError, TimeoutError) as exc:
-                logger.warning(
-                    "revocation publish failed (%s, attempt %d of %d)",
-                    type(exc).__name__,
-                    attempt,
-                    attempts,
-                )
+                logger.warning("revocation publish failed (%s)", type(exc).__name__)
+                # A timeout means a hung server: a fresh connection would hang as well.
+                if not retry or isinstance(exc, TimeoutError | RedisTimeoutError):
+                    break
+                retry = False
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
                     await self._redis.connection_pool.disconnect(inuse_connections=False)
         logger.warning("revocation not published; peers learn it from the database")

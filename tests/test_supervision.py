@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
 
-from authgate.supervision import Backoff, Heartbeat, Supervisor, describe
+from authgate.supervision import Backoff, Heartbeat, Runner, Supervisor, describe
 
 WATCH = 0.25  # the watchdog's period, told apart from backoff delays below
 
@@ -180,6 +181,31 @@ async def test_close_stops_every_task(clock: ManualTime) -> None:
     assert cancelled.is_set()
     assert entry.task is not None
     assert entry.task.done()
+
+
+async def test_stop_ends_one_task_for_good(
+    supervisor: tuple[Supervisor, list[str]], clock: ManualTime
+) -> None:
+    sup, failures = supervisor
+    runs: Counter[str] = Counter()
+
+    def idle(name: str) -> Runner:
+        async def run(beat: Heartbeat) -> None:
+            runs[name] += 1
+            await asyncio.Event().wait()  # hangs: the watchdog restarts it
+
+        return run
+
+    sup.supervise("a", idle("a"), staleness=5)
+    sup.supervise("b", idle("b"), staleness=5)
+    await clock.advance(1)
+    await sup.stop("a")
+    await sup.stop("unknown")
+    await clock.advance(30)
+    assert "a" not in sup.tasks
+    assert runs["a"] == 1
+    assert runs["b"] > 1
+    assert set(failures) == {"b"}
 
 
 def test_one_name_is_supervised_once() -> None:

@@ -4,7 +4,8 @@
     supervisor.supervise("revocation-poller", poll_forever, staleness=30)
     ...
     supervisor.unhealthy()      # names of tasks that missed their staleness bound
-    await supervisor.close()
+    await supervisor.stop("revocation-poller")   # one task, for good
+    await supervisor.close()                     # every task
 
 A runner is ``async def run(beat: Heartbeat) -> None`` that loops for ever and calls
 ``beat()`` whenever it has done its job once (one poll, one loop turn). When it raises,
@@ -140,6 +141,15 @@ class Supervisor:
     def states(self) -> dict[str, str]:
         now = self._clock()
         return {name: "stale" if e.stale(now) else "ok" for name, e in sorted(self._tasks.items())}
+
+    async def stop(self, name: str) -> None:
+        """Stop one task for good (its owner is closing); unknown names are ignored."""
+        entry = self._tasks.pop(name, None)
+        if entry is None or entry.task is None:
+            return
+        entry.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(entry.task, timeout=5)
 
     async def close(self) -> None:
         self._closing = True

@@ -59,6 +59,7 @@ logger = logging.getLogger("authgate.redis")
 _CATCH_UP_MARGIN = 30
 # The payload of the liveness PING on the subscription (redis-py ignores its own).
 _PING = "authgate-liveness"
+_SUBSCRIBER, _POLLER = "revocation-subscriber", "revocation-poller"
 
 
 def connect(url: str, *, timeout: float) -> Redis:
@@ -135,6 +136,7 @@ class RedisRevocationFeed:
         self._clock = clock
         self._db_synced_at = 0.0
         self._poll_now = asyncio.Event()
+        self._supervisor: Supervisor | None = None
         self.subscribed = asyncio.Event()
 
     @property
@@ -147,11 +149,14 @@ class RedisRevocationFeed:
         self._db_synced_at = self._clock()
         self._local.confirm_current(self._max_staleness)
         bound = self._max_staleness
-        supervisor.supervise("revocation-subscriber", self._subscribe_forever, staleness=bound)
-        supervisor.supervise("revocation-poller", self._poll_forever, staleness=bound)
+        self._supervisor = supervisor
+        supervisor.supervise(_SUBSCRIBER, self._subscribe_forever, staleness=bound)
+        supervisor.supervise(_POLLER, self._poll_forever, staleness=bound)
 
     async def close(self) -> None:
-        # The supervisor has cancelled the tasks already.
+        if self._supervisor is not None:
+            await self._supervisor.stop(_SUBSCRIBER)
+            await self._supervisor.stop(_POLLER)
         self.subscribed.clear()
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await asyncio.wait_for(self._redis.aclose(), timeout=5)

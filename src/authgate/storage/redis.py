@@ -162,7 +162,8 @@ class RedisRevocationFeed:
             await asyncio.wait_for(self._redis.aclose(), timeout=5)
 
     async def publish(self, session_ids: Sequence[str], until: int) -> None:
-        """Tell the other instances; stored in the database already, so never fatal.
+        """Tell the other instances; never fatal, the database holds the revocation (or
+        will: sessions/revoker.py publishes one it could not record yet, too).
 
         A pooled connection may predate a Redis restart and fail on first use: then it
         is retried once on a fresh connection, unless the subscription already knows

@@ -47,6 +47,7 @@ carry token, secret or password values.
     │   ├── CredentialConflictError         409
     │   └── ReconsentRequiredError          409
     └── StorageUnavailableError             503 (.store)
+        └── RevocationNotRecordedError
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ __all__ = [
     "RefreshTokenReuseError",
     "RegistrationClosedError",
     "RegistrationError",
+    "RevocationNotRecordedError",
     "RevokedTokenError",
     "StorageUnavailableError",
     "TokenInUrlError",
@@ -421,3 +423,16 @@ class StorageUnavailableError(AuthgateError):
     def __init__(self, store: str = "database", message: str | None = None) -> None:
         self.store = store
         super().__init__(message)
+
+
+class RevocationNotRecordedError(StorageUnavailableError):
+    """A logout applied on this instance that the database could not record yet.
+
+    The instance refuses the session's tokens at once and records the revocation when
+    the database is back (sessions/revoker.py); the answer says so rather than pretend.
+    """
+
+    message = (
+        "The logout is not recorded yet: the database is unavailable. This instance "
+        "refuses the token from now on and records the logout when the database is back"
+    )

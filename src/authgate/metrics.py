@@ -58,6 +58,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.task_failures = Counter(
+            "authgate_background_task_failures",
+            "Background task failures (each logged, the task restarted), by task.",
+            ["task"],
+            registry=r,
+        )
         self.latency = Histogram(
             "authgate_http_request_duration_seconds",
             "Request latency by method, route template and status class.",
@@ -92,6 +98,9 @@ class Metrics:
 
     def on_rate_limited(self, group: str) -> None:
         self.ratelimit_rejections.labels(group).inc()
+
+    def on_task_failure(self, task: str) -> None:
+        self.task_failures.labels(task).inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.latency.labels(method, route, f"{status // 100}xx").observe(seconds)

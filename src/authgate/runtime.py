@@ -14,6 +14,7 @@ from authgate.agents.registry import ClientRegistry
 from authgate.audit import AuditTrail
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
+from authgate.errors import StorageUnavailableError
 from authgate.federation.flow import OAuthFlow
 from authgate.keys.manager import KeyManager
 from authgate.metrics import Metrics
@@ -25,6 +26,7 @@ from authgate.storage.hotstate import build_hot_state
 from authgate.storage.migrate import require_head, upgrade
 from authgate.storage.revocations import RevocationList
 from authgate.storage.store import SqlStore
+from authgate.supervision import Heartbeat, Supervisor
 from authgate.tokens.issuer import TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
 from authgate.vault import KeyChain, Vault
@@ -63,6 +65,7 @@ class Runtime:
             clock=clock,
         )
         self.metrics = Metrics()
+        self.supervisor = Supervisor(on_failure=self.metrics.on_task_failure)
         self.ratelimits = RateLimits(
             rules=rules_from_settings(settings),
             redis_url=settings.redis_url,
@@ -132,41 +135,69 @@ class Runtime:
             await require_head(self.store.engine)
         await self.keys.start()
         restored = await self.auth.load_revocations()
-        await self.hot.revocation_feed.start()
+        await self.hot.revocation_feed.start(self.supervisor)
         logger.info(
             "authgate started; %d recent revocations restored; hot state kept in %s",
             restored,
             self.hot.backend,
         )
 
+    def start_background(self) -> None:
+        """The server's periodic work, each task supervised (restarted, and readiness)."""
+        settings = self.settings
+        bound = settings.revocation_max_staleness
+        self.supervisor.supervise(
+            "pending-revocations", self.auth.revoker.run_pending, staleness=bound
+        )
+        self.supervisor.supervise(
+            "cleanup", self.cleanup_forever, staleness=2 * settings.cleanup_interval + 60
+        )
+        if self.keys.store is not None:
+            self.supervisor.supervise(
+                "key-maintenance",
+                self.maintain_keys_forever,
+                staleness=2 * settings.key_reload_interval + 60,
+            )
+
+    def readiness(self) -> dict[str, str]:
+        """What ``/readyz`` reports: each supervised task, and the revocation view."""
+        checks = self.supervisor.states()
+        checks["revocations"] = "stale" if self.revocations.stale else "ok"
+        return checks
+
     async def close(self) -> None:
+        await self.supervisor.close()
         await self.hot.revocation_feed.close()
         await self.single_use.close()
         await self.ratelimits.close()
         await self.oauth.aclose()
         await self.store.close()
 
-    async def cleanup_forever(self) -> None:
-        """Purge expired sessions, refresh tokens and revocation entries periodically."""
+    async def cleanup_forever(self, beat: Heartbeat) -> None:
+        """Purge expired sessions, refresh tokens and revocation entries periodically.
+
+        A failed sweep (database down) waits for the next period; anything else is the
+        supervisor's to log, count and restart.
+        """
         while True:
+            beat()
             await anyio.sleep(self.settings.cleanup_interval)
             try:
                 removed = await self.auth.cleanup()
-            except Exception:  # a failed sweep must not stop the next one
-                logger.exception("cleanup failed")
+            except StorageUnavailableError:
+                logger.warning("cleanup skipped: the database is unavailable")
             else:
                 logger.debug("cleanup removed %d sessions", removed)
 
-    async def maintain_keys_forever(self) -> None:
+    async def maintain_keys_forever(self, beat: Heartbeat) -> None:
         """Reload the key ring (other instances may have rotated), retire and rotate keys."""
-        if self.keys.store is None:
-            return
         while True:
+            beat()
             await anyio.sleep(self.settings.key_reload_interval)
             try:
                 await self.keys.maintain()
-            except Exception:  # keep verifying with the current ring; retry next time
-                logger.exception("key maintenance failed")
+            except StorageUnavailableError:  # keep verifying with the current ring
+                logger.warning("key maintenance skipped: the database is unavailable")
 
 
 def _pool(settings: Settings) -> PoolLimits:

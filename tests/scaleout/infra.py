@@ -149,9 +149,27 @@ class PrivateRedis:
 
     def stop(self) -> None:
         if self.process is not None:
+            if self.process.poll() is None:
+                os.kill(self.process.pid, signal.SIGCONT)  # a paused server cannot exit
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, so clients see their connections reset, not a clean close."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def pause(self) -> None:
+        """A hung server: SIGSTOP keeps every socket open but nothing is answered."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
 
 
 @dataclass
@@ -181,6 +199,24 @@ class PrivatePostgres:
         log = self.datadir / "server.log"
         args = ["-D", str(self.datadir), "-o", options, "-l", str(log), "-w", "start"]
         self._run([_pg_ctl(), *args])
+
+    def start_recovering(self) -> None:
+        """Start a recovery that lasts until ``promote``: a standby with hot standby off
+        refuses every connection with 57P03, as a server still replaying its WAL does."""
+        assert self.datadir is not None
+        signal_file = self.datadir / "standby.signal"
+        signal_file.touch()
+        if self._user is not None:
+            shutil.chown(signal_file, self._user)
+        options = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += " -c hot_standby=off"
+        log = self.datadir / "server.log"
+        args = ["-D", str(self.datadir), "-o", options, "-l", str(log), "-W", "start"]
+        self._run([_pg_ctl(), *args])
+
+    def promote(self) -> None:
+        assert self.datadir is not None
+        self._run([_pg_ctl(), "-D", str(self.datadir), "-w", "promote"])
 
     def stop(self, mode: str = "immediate") -> None:
         assert self.datadir is not None

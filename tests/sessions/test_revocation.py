@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -10,8 +11,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from authgate.errors import StorageUnavailableError
 from authgate.http.app import create_app
 from authgate.storage.models import RefreshToken, Session
+from authgate.supervision import Heartbeat
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import bearer, login, register
 from tests.helpers import AUTH_FAILED, chat, runtime_of
@@ -244,7 +247,8 @@ async def test_cleanup_purges_revocation_entries_and_long_revoked_sessions(
 async def test_cleanup_runs_periodically_and_survives_a_failed_sweep(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
-    """The server's background loop: sweep every ``cleanup_interval``, keep going on errors."""
+    """The server's background loop: sweep every ``cleanup_interval``, keep going while the
+    database is down (other errors are the supervisor's, tests/test_supervision.py)."""
     runtime = runtime_of(app)
     sweeps = 0
     sleeps: list[float] = []
@@ -253,7 +257,7 @@ async def test_cleanup_runs_periodically_and_survives_a_failed_sweep(
         nonlocal sweeps
         sweeps += 1
         if sweeps == 1:
-            raise RuntimeError("database hiccup")
+            raise StorageUnavailableError("database")
         if sweeps == 3:
             raise asyncio.CancelledError  # stop the loop, as shutdown does
         return 0
@@ -264,6 +268,6 @@ async def test_cleanup_runs_periodically_and_survives_a_failed_sweep(
     monkeypatch.setattr(runtime.auth, "cleanup", sweep)
     monkeypatch.setattr("authgate.runtime.anyio.sleep", instant_sleep)
     with pytest.raises(asyncio.CancelledError):
-        await runtime.cleanup_forever()
+        await runtime.cleanup_forever(Heartbeat(time.monotonic))
     assert sweeps == 3
     assert sleeps == [settings.cleanup_interval] * 3

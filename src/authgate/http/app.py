@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,19 +36,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        # A plain task rather than a task group: the server may end the lifespan
-        # from another task than the one that started it.
-        background = [
-            asyncio.create_task(runtime.cleanup_forever()),
-            asyncio.create_task(runtime.maintain_keys_forever()),
-        ]
+        # Supervised plain tasks rather than a task group: the server may end the
+        # lifespan from another task than the one that started it.
+        runtime.start_background()
         try:
             yield
         finally:
-            for task in background:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             await runtime.close()
 
     app = FastAPI(

@@ -22,15 +22,18 @@ from authgate.errors import (
     DPoPBindingError,
     DPoPProofError,
     PermissionDeniedError,
+    StorageUnavailableError,
 )
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["RETRY_AFTER", "error_response", "install_error_handlers", "unavailable_response"]
 
 logger = logging.getLogger("authgate.http")
 
 REALM = 'Bearer realm="authgate"'
 DPOP_REALM = 'DPoP realm="authgate"'
 DPOP_ALGS = " ".join(ALGORITHMS)
+# RFC 9110 s10.2.3: an outage of a store is temporary; tell clients when to retry.
+RETRY_AFTER = {"Retry-After": "1"}
 _HTTP_TITLES = {
     404: "Not found",
     405: "Method not allowed",
@@ -49,11 +52,17 @@ def error_response(exc: AuthgateError) -> JSONResponse:
         scope = " ".join(exc.missing)
         headers["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope", scope="{scope}"'
     elif exc.status_code == 503:
-        # RFC 9110 s10.2.3: a store outage is temporary; tell clients when to retry.
-        headers["Retry-After"] = "1"
+        headers.update(RETRY_AFTER)
     return JSONResponse(
         {"error": exc.error, "message": exc.message}, status_code=exc.status_code, headers=headers
     )
+
+
+def unavailable_response(exc: StorageUnavailableError | None = None, **extra: Any) -> JSONResponse:
+    """Every 503: the documented body ``{"error", "message"}`` and ``Retry-After``."""
+    exc = exc or StorageUnavailableError()
+    body = {"error": exc.error, "message": exc.message, **extra}
+    return JSONResponse(body, status_code=503, headers=RETRY_AFTER)
 
 
 def _bearer_challenge(exc: AuthenticationError) -> str:

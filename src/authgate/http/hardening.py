@@ -1,8 +1,8 @@
 """Wire the production defences into an app, in the order they must run.
 
 Outermost first: metrics (times everything), security headers (on every answer, 429
-and 413 included), CORS, trusted proxies (the real client IP for what follows), the
-body limit, rate limits, then CSRF right before the routes.
+and 413 included), store-outage 503s (http/outage.py), CORS, trusted proxies (the real
+client IP for what follows), the body limit, rate limits, then CSRF before the routes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from authgate.http.body_limit import BodySizeLimitMiddleware
 from authgate.http.csrf_middleware import CSRF_EXEMPT, CSRF_HEADER, CsrfMiddleware
 from authgate.http.headers import SecurityHeadersMiddleware
 from authgate.http.monitoring import MetricsMiddleware, metrics_endpoint
+from authgate.http.outage import StoreOutageMiddleware
 from authgate.http.pages import FORM_PATHS
 from authgate.http.proxies import TrustedProxyMiddleware
 from authgate.http.ratelimit_middleware import RateLimitMiddleware
@@ -60,6 +61,8 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             expose_headers=_EXPOSED,
             max_age=600,
         )
+    # Inside the headers and metrics, outside everything that may touch a store.
+    app.add_middleware(StoreOutageMiddleware)
     if settings.security_headers:
         app.add_middleware(
             SecurityHeadersMiddleware,

@@ -13,7 +13,8 @@ from starlette.responses import JSONResponse
 
 from authgate.agents.assertion import ASSERTION_TYPE, ClientAssertionVerifier
 from authgate.agents.registry import ClientRegistry, InvalidClientError, parse_basic_auth
-from authgate.errors import AuthgateError, DPoPProofError
+from authgate.errors import AuthgateError, DPoPProofError, StorageUnavailableError
+from authgate.http.error_responses import unavailable_response
 from authgate.storage.models import OAuthClient
 
 __all__ = ["OAuthRequestError", "authenticate_client", "oauth_error", "read_form"]
@@ -34,6 +35,11 @@ class OAuthRequestError(AuthgateError):
 
 def oauth_error(exc: AuthgateError) -> JSONResponse:
     headers = dict(NO_STORE)
+    if isinstance(exc, StorageUnavailableError):
+        # The same 503 as everywhere (body and Retry-After), not an RFC 6749 error code.
+        response = unavailable_response(exc)
+        response.headers.update(NO_STORE)
+        return response
     if isinstance(exc, DPoPProofError):
         return _dpop_error(exc, headers)
     if exc.status_code == 401:

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authgate.accounts.users import normalise_email
 from authgate.audit import AuditTrail
 from authgate.http.credentials import client_ip, device_info
-from authgate.http.error_responses import json_error
+from authgate.http.error_responses import unavailable_response
 from authgate.ratelimit import Decision, Group, RateLimits, StoreUnavailable
 
 __all__ = ["FAILED_ATTEMPT", "RateLimitMiddleware", "group_for"]
@@ -78,8 +78,8 @@ class RateLimitMiddleware:
             else:
                 await self._every_request(group, scope, receive, send)
         except StoreUnavailable:
-            response = json_error(503, "Service unavailable", "Try again shortly")
-            await response(scope, receive, send)
+            # Fail closed with the one 503 every client knows (body and Retry-After).
+            await unavailable_response()(scope, receive, send)
 
     async def _every_request(
         self, group: Group, scope: Scope, receive: Receive, send: Send

@@ -26,6 +26,7 @@ from authgate.errors import (
     RefreshTokenReuseError,
 )
 from authgate.scopes import is_vault_scope
+from authgate.sessions.revoker import Revoker
 from authgate.storage.memory import LocalRevocationFeed
 from authgate.storage.models import RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
@@ -78,12 +79,20 @@ class AuthService:
         self._issuer = issuer
         self._verifier = verifier
         self._revocations = revocations
-        self._feed = revocation_feed or LocalRevocationFeed()
         self._audit = audit
         self._clock = clock
         self._inputs = tuple(settings.device_fingerprint_inputs)
         # An access token issued just before a revocation lives at most this long after it.
         self._revocation_ttl = settings.access_token_ttl + settings.clock_leeway
+        self.revoker = Revoker(
+            store=store,
+            revocations=revocations,
+            feed=revocation_feed or LocalRevocationFeed(),
+            audit=audit,
+            revocation_ttl=self._revocation_ttl,
+            retry_interval=settings.revocation_poll_interval,
+            clock=clock,
+        )
 
     def _now(self) -> int:
         return int(self._clock())
@@ -223,9 +232,16 @@ class AuthService:
     async def logout(self, session_id: str, user_id: str, device: DeviceInfo | None) -> None:
         await self._revoke([session_id], "logout", user_id, device)
 
-    async def logout_all(self, user_id: str, device: DeviceInfo | None) -> int:
-        session_ids = await self._store.user_session_ids(user_id)
-        return len(await self._revoke(session_ids, "logout_all", user_id, device))
+    async def logout_all(
+        self, user_id: str, device: DeviceInfo | None, *, current_session_id: str | None = None
+    ) -> int:
+        """Every session of the user; the current one is refused here even if the database
+        is down (the rest once it records the logout)."""
+        current = [current_session_id] if current_session_id else []
+        revoked = await self.revoker.revoke(
+            current, "logout_all", user_id, device, all_of_user=True
+        )
+        return len(revoked)
 
     async def revoke_session(self, user_id: str, session_id: str, device: DeviceInfo) -> None:
         session = await self._store.session_by_id(session_id)
@@ -330,24 +346,7 @@ class AuthService:
     async def _revoke(
         self, session_ids: Sequence[str], reason: str, user_id: str, device: DeviceInfo | None
     ) -> list[str]:
-        now = self._now()
-        # Delegations derived from these sessions die with them (cascade).
-        children = await self._store.child_session_ids(session_ids)
-        session_ids = [*session_ids, *(c for c in children if c not in session_ids)]
-        # Local view first: the revocation holds from the next request, even mid-write.
-        self._revocations.revoke(session_ids, now + self._revocation_ttl)
-        revoked = await self._store.revoke_sessions(session_ids, reason, now)
-        # Then the other instances, only once the database holds it.
-        await self._feed.publish(session_ids, now + self._revocation_ttl)
-        for session_id in revoked:
-            await self._audit.record(
-                "session.revoked",
-                user_id=user_id,
-                session_id=session_id,
-                device=device,
-                reason=reason,
-            )
-        return revoked
+        return await self.revoker.revoke(session_ids, reason, user_id, device)
 
     def _issue_access(
         self, user: User | GrantUser, session: Session | GrantSession, jkt: str | None = None

@@ -53,6 +53,7 @@ def build_hot_state(
         poll_interval=settings.revocation_poll_interval,
         resync_interval=settings.revocation_resync_interval,
         max_staleness=settings.revocation_max_staleness,
+        liveness_timeout=settings.redis_timeout,
         clock=clock,
     )
     single_use = backend.RedisSingleUseStore(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from authgate.clock import Clock, system_clock
+from authgate.supervision import Supervisor
 
 __all__ = ["LocalRevocationFeed", "MemorySingleUseStore"]
 
@@ -12,7 +13,7 @@ __all__ = ["LocalRevocationFeed", "MemorySingleUseStore"]
 class LocalRevocationFeed:
     """One process: the local RevocationList is the whole truth, nothing to tell."""
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor) -> None:
         return None
 
     async def publish(self, session_ids: Sequence[str], until: int) -> None:

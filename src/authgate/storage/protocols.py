@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from authgate.supervision import Supervisor
+
 __all__ = ["RevocationFeed", "SingleUseStore"]
 
 
@@ -20,7 +22,9 @@ class RevocationFeed(Protocol):
     other instances about revocations this one has already applied locally and stored.
     """
 
-    async def start(self) -> None: ...
+    async def start(self, supervisor: Supervisor) -> None:
+        """Begin following; long-running work goes to ``supervisor`` (restarted on failure)."""
+        ...
 
     async def publish(self, session_ids: Sequence[str], until: int) -> None: ...
 

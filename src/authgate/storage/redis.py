@@ -9,13 +9,16 @@ path reads only that. On revoke, an instance (after the database commit) sets th
 session's key and its entry in the ``{revocations}`` index, both expiring when the
 last access token issued before the revocation does, and publishes the ids. Every
 instance subscribes; on each (re)subscription it reloads the index and catches up from
-the database, so a message lost while disconnected is not lost for good. While the
-subscription is down it polls the database every ``revocation_poll_interval`` seconds
-instead, so logouts still propagate within that bound while PostgreSQL is up; the
-list is refused (503 on access checks) only once neither Redis nor the database has
-confirmed it for ``revocation_max_staleness`` seconds. Because a publish can be lost
-while the subscription looks healthy, the database is re-read every
-``revocation_resync_interval`` seconds as well.
+the database, so a message lost while disconnected is not lost for good. The
+subscription checks that Redis answers (a PING when quiet), so a hung server is dropped
+within ``revocation_poll_interval + redis_timeout`` seconds. While the subscription is
+down or hung the database is polled every ``revocation_poll_interval`` seconds instead,
+so logouts still propagate within that bound while PostgreSQL is up; the list is
+refused (503 on access checks) only once neither Redis nor the database has confirmed
+it for ``revocation_max_staleness`` seconds. Because a publish can be lost while the
+subscription looks healthy, the database is re-read every
+``revocation_resync_interval`` seconds as well. Subscriber and poller are supervised
+tasks (authgate/supervision.py): an unexpected error restarts them, never stops them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,19 +36,30 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from authgate.clock import Clock, system_clock
 from authgate.errors import StorageUnavailableError
 from authgate.storage.revocations import RevocationList
 from authgate.storage.store import SqlStore
+from authgate.supervision import Heartbeat, Supervisor
 
-__all__ = ["RedisKeys", "RedisRevocationFeed", "RedisSingleUseStore", "connect"]
+__all__ = [
+    "RedisKeys",
+    "RedisRevocationFeed",
+    "RedisSingleUseStore",
+    "SubscriptionHungError",
+    "connect",
+]
 
 logger = logging.getLogger("authgate.redis")
 
 # Commits may land a little after the revoked_at they record; re-read this far back.
 _CATCH_UP_MARGIN = 30
+# The payload of the liveness PING on the subscription (redis-py ignores its own).
+_PING = "authgate-liveness"
+_SUBSCRIBER, _POLLER = "revocation-subscriber", "revocation-poller"
 
 
 def connect(url: str, *, timeout: float) -> Redis:
@@ -81,7 +96,20 @@ class RedisKeys:
         return f"{self.prefix}{{once:{digest}}}"
 
 
+class SubscriptionHungError(Exception):
+    """Redis stopped answering on the subscription without closing it (a hung server)."""
+
+
 class RedisRevocationFeed:
+    """Two supervised tasks keep the local list current: a subscriber and a poller.
+
+    The subscriber follows the channel and checks that Redis still answers: when no
+    message came for ``poll_interval`` it sends a PING, and when nothing (not even the
+    PONG) came within ``liveness_timeout`` more it drops the connection as hung. The
+    poller reads the database every ``poll_interval`` while the subscription is not
+    live, and every ``resync_interval`` while it is.
+    """
+
     def __init__(
         self,
         *,
@@ -93,6 +121,7 @@ class RedisRevocationFeed:
         poll_interval: float = 1.0,
         resync_interval: float = 30.0,
         max_staleness: float = 30.0,
+        liveness_timeout: float = 2.0,
         clock: Clock = system_clock,
     ) -> None:
         self._redis = redis
@@ -103,32 +132,62 @@ class RedisRevocationFeed:
         self._poll = poll_interval
         self._resync = resync_interval
         self._max_staleness = max_staleness
+        self._liveness = liveness_timeout
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
         self._db_synced_at = 0.0
+        self._poll_now = asyncio.Event()
+        self._supervisor: Supervisor | None = None
         self.subscribed = asyncio.Event()
 
-    async def start(self) -> None:
+    @property
+    def live(self) -> bool:
+        """Subscribed, and Redis answered within the liveness bound."""
+        return self.subscribed.is_set()
+
+    async def start(self, supervisor: Supervisor) -> None:
         # The caller has just loaded recent revocations from the database.
         self._db_synced_at = self._clock()
         self._local.confirm_current(self._max_staleness)
-        self._task = asyncio.create_task(self._run(), name="authgate-revocation-feed")
+        bound = self._max_staleness
+        self._supervisor = supervisor
+        supervisor.supervise(_SUBSCRIBER, self._subscribe_forever, staleness=bound)
+        supervisor.supervise(_POLLER, self._poll_forever, staleness=bound)
 
     async def close(self) -> None:
-        # The flag as well as the cancel: a client library may turn a cancellation
-        # into a connection error, which the loop would otherwise retry.
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, timeout=5)
+        if self._supervisor is not None:
+            await self._supervisor.stop(_SUBSCRIBER)
+            await self._supervisor.stop(_POLLER)
+        self.subscribed.clear()
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await asyncio.wait_for(self._redis.aclose(), timeout=5)
 
     async def publish(self, session_ids: Sequence[str], until: int) -> None:
+        """Tell the other instances; never fatal, the database holds the revocation (or
+        will: sessions/revoker.py publishes one it could not record yet, too).
+
+        A pooled connection may predate a Redis restart and fail on first use: then it
+        is retried once on a fresh connection, unless the subscription already knows
+        Redis is down or the failure was a timeout (a hung server). If that fails too,
+        the peers' database polling (Redis down) or resync (Redis up) carries it.
+        """
         if not session_ids:
             return
+        retry = self.live
+        while True:
+            try:
+                await asyncio.wait_for(self._publish_once(session_ids, until), self._liveness + 1)
+                return
+            except (RedisError, OSError, TimeoutError) as exc:
+                logger.warning("revocation publish failed (%s)", type(exc).__name__)
+                # A timeout means a hung server: a fresh connection would hang as well.
+                if not retry or isinstance(exc, TimeoutError | RedisTimeoutError):
+                    break
+                retry = False
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
+        logger.warning("revocation not published; peers learn it from the database")
+
+    async def _publish_once(self, session_ids: Sequence[str], until: int) -> None:
         ttl = max(1, int(until - self._clock()))
         pipe = self._redis.pipeline(transaction=False)
         for session_id in session_ids:
@@ -138,45 +197,59 @@ class RedisRevocationFeed:
         pipe.expire(self._keys.revocation_index, ttl, gt=True)
         pipe.expire(self._keys.revocation_index, ttl, nx=True)
         pipe.publish(self._keys.channel, json.dumps({"s": list(session_ids), "u": until}))
-        try:
-            await pipe.execute()
-        except (RedisError, OSError) as exc:
-            # Stored in the database already: other instances catch up from there.
-            logger.warning(
-                "revocation publish failed (%s); peers resync from the database", type(exc).__name__
-            )
+        await pipe.execute()
 
-    async def _run(self) -> None:
-        while not self._closing:
+    # The subscriber
+
+    async def _subscribe_forever(self, beat: Heartbeat) -> None:
+        reported = False
+        while True:
+            beat()
             try:
-                await self._follow()
-            except (RedisError, OSError) as exc:
-                if self._closing:
-                    return
-                logger.warning("revocation subscription lost: %s", type(exc).__name__)
-            self.subscribed.clear()
-            await self._poll_database()
+                await self._follow(beat)
+            except (RedisError, OSError, TimeoutError, SubscriptionHungError) as exc:
+                if self.live or not reported:
+                    logger.warning("revocation subscription down: %s", type(exc).__name__)
+                reported = True
+            finally:
+                if self.live:
+                    self.subscribed.clear()
+                    self._poll_now.set()  # the poller takes over at once
             await asyncio.sleep(self._poll)
 
-    async def _follow(self) -> None:
+    async def _follow(self, beat: Heartbeat) -> None:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(self._keys.channel)
+            await asyncio.wait_for(pubsub.subscribe(self._keys.channel), self._liveness)
             # Subscribed first, then reload: nothing published in between is missed.
-            await self._reload_index()
-            await self._poll_database()
+            await asyncio.wait_for(self._reload_index(), self._liveness + 1)
             self.subscribed.set()
+            self._poll_now.set()  # and catch up from the database
             logger.info("revocation subscription established")
-            while not self._closing:
-                message = await pubsub.get_message(timeout=self._poll)
-                if message is not None:
-                    self._apply(message.get("data"))
-                self._local.confirm_current(self._max_staleness)
-                if self._clock() - self._db_synced_at >= self._resync:
-                    await self._poll_database()
+            await self._listen(pubsub, beat)
         finally:
             with contextlib.suppress(RedisError, OSError, TimeoutError):
                 await asyncio.wait_for(pubsub.aclose(), timeout=2)  # type: ignore[no-untyped-call]
+
+    async def _listen(self, pubsub: Any, beat: Heartbeat) -> None:
+        last_seen = time.monotonic()
+        pinged = False
+        while True:
+            beat()
+            message = await pubsub.get_message(timeout=self._poll)
+            now = time.monotonic()
+            if message is not None:
+                last_seen, pinged = now, False
+                if message.get("type") == "message":
+                    self._apply(message.get("data"))
+            silent = now - last_seen
+            if silent > self._poll + self._liveness:
+                raise SubscriptionHungError()
+            self._local.confirm_current(self._max_staleness)
+            if silent >= self._poll and not pinged:
+                # Any reply proves Redis alive; a hung one never sends the PONG.
+                await asyncio.wait_for(pubsub.ping(_PING), self._liveness)
+                pinged = True
 
     def _apply(self, data: Any) -> None:
         try:
@@ -196,17 +269,30 @@ class RedisRevocationFeed:
             session_id, until = entry[0], entry[1]
             self._local.revoke([str(session_id)], float(until))
 
-    async def _poll_database(self) -> None:
+    # The poller
+
+    async def _poll_forever(self, beat: Heartbeat) -> None:
+        while True:
+            beat()
+            due = self._resync if self.live else self._poll
+            if self._poll_now.is_set() or self._clock() - self._db_synced_at >= due:
+                self._poll_now.clear()
+                await self._poll_database()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_now.wait(), timeout=self._poll)
+
+    async def _poll_database(self) -> bool:
         started = self._clock()
         since = min(self._db_synced_at, started) - _CATCH_UP_MARGIN
         try:
             recent = await self._store.revoked_since(int(since))
         except StorageUnavailableError:
-            return
+            return False  # polled again next period; staleness decides when to refuse
         for session_id, revoked_at in recent:
             self._local.revoke([session_id], revoked_at + self._ttl)
         self._db_synced_at = started
         self._local.confirm_current(self._max_staleness)
+        return True
 
 
 class RedisSingleUseStore:

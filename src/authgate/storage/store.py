@@ -16,28 +16,18 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from authgate.errors import EmailTakenError, StorageUnavailableError
 from authgate.storage.database import session_factory
 from authgate.storage.models import AuditEntry, AuditEvent, RefreshToken, Session, User
+from authgate.storage.outage import is_unavailable
 from authgate.storage.rotation import ADD_AUDIT, RefreshRotation, RotationOutcome, read_grant
 
 __all__ = ["RotationOutcome", "SqlStore", "guarded_session", "is_unavailable"]
 
 _T = TypeVar("_T")
-
-# Connection-level failures; constraint violations and bugs are not among them.
-_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database cannot be reached now (retry later)."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _UNAVAILABLE)
 
 
 @asynccontextmanager
@@ -46,7 +36,7 @@ async def _guarded(resource: AbstractAsyncContextManager[_T]) -> AsyncIterator[_
         async with resource as value:
             yield value
     except Exception as exc:
-        if is_unavailable(exc):
+        if is_unavailable(exc) and not isinstance(exc, StorageUnavailableError):
             raise StorageUnavailableError("database") from exc
         raise
 

@@ -23,6 +23,7 @@ from authgate.errors import (
 from authgate.http.cookies import clear_auth_cookies, set_auth_cookies
 from authgate.http.credentials import device_info
 from authgate.http.dependencies import get_runtime
+from authgate.http.error_responses import RETRY_AFTER
 from authgate.http.pages.browser import browser_session
 from authgate.http.pages.failures import failure_message
 from authgate.http.pages.forms import read_form, text
@@ -153,7 +154,7 @@ def _rate_limited(
 
 
 def _unavailable(request: Request, runtime: Runtime) -> Response:
-    return error_page(
+    page = error_page(
         request,
         secure=runtime.settings.secure_cookies,
         status_code=503,
@@ -162,6 +163,8 @@ def _unavailable(request: Request, runtime: Runtime) -> Response:
         back_url="/login",
         back_label="Back to sign in",
     )
+    page.headers.update(RETRY_AFTER)
+    return page
 
 
 def _register_page(

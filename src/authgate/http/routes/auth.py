@@ -123,7 +123,9 @@ async def logout(principal: Authenticated, runtime: RuntimeDep, request: Request
 async def logout_all(
     principal: Authenticated, runtime: RuntimeDep, request: Request
 ) -> JSONResponse:
-    count = await runtime.auth.logout_all(principal.id, device_info(request))
+    count = await runtime.auth.logout_all(
+        principal.id, device_info(request), current_session_id=principal.session_id
+    )
     response = JSONResponse({"success": True, "revokedSessions": count})
     clear_auth_cookies(response, secure=runtime.settings.secure_cookies)
     return response

@@ -1,4 +1,11 @@
-"""``/healthz``: liveness plus a database round trip."""
+"""``/healthz``: liveness plus a database round trip. ``/readyz``: fit to take traffic.
+
+``/healthz`` answers 503 when the database does not answer. ``/readyz`` answers 503
+when a supervised background task has missed its staleness bound or the revocation
+view could not be confirmed current (access checks then fail closed): a load balancer
+takes the instance out until it heals. Both 503s have the documented body and
+``Retry-After``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from authgate.http.dependencies import get_runtime
+from authgate.http.error_responses import unavailable_response
 from authgate.runtime import Runtime
 
 __all__ = ["router"]
@@ -19,8 +26,15 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 async def healthz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> JSONResponse:
     try:
-        async with runtime.store.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        await runtime.store.ping()
+    except Exception:  # any failure of the round trip means "not healthy"
+        return unavailable_response(status="unavailable", database="down")
     return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> JSONResponse:
+    checks = runtime.readiness()
+    if any(state != "ok" for state in checks.values()):
+        return unavailable_response(status="not ready", checks=checks)
+    return JSONResponse({"status": "ready", "checks": checks})

@@ -127,7 +127,9 @@ class Settings(BaseSettings):
     access_token_ttl: Duration = 15 * 60
     refresh_token_ttl: Duration = 7 * 86400
     session_absolute_ttl: Duration = 30 * 86400
-    clock_leeway: Annotated[int, Field(ge=0, le=120)] = 10
+    # RFC 7519 s4.1.4: "a small leeway, usually no more than a few minutes"; a minute is
+    # plenty for synchronised clocks and bounds how long an expired token still passes.
+    clock_leeway: Annotated[int, Field(ge=0, le=60)] = 10
     # A rotated refresh token presented again within this window is refused without
     # revoking the session: it is the loser of a concurrent refresh, not a replay.
     refresh_reuse_grace: Annotated[int, Field(ge=0, le=60)] = 2

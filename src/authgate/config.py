@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     clock_leeway: Annotated[int, Field(ge=0, le=60)] = 10
     # A rotated refresh token presented again within this window is refused without
     # revoking the session: it is the loser of a concurrent refresh, not a replay.
-    refresh_reuse_grace: Annotated[int, Field(ge=0, le=60)] = 2
+    # Seconds, fractions allowed, measured exactly from the moment the token was spent.
+    refresh_reuse_grace: Annotated[float, Field(ge=0, le=60)] = 2.0
     # DPoP (RFC 9449, docs/agents.md): how old a proof's iat may be, and whether every
     # proof must carry a server nonce (s8, s9).
     dpop_iat_window: Annotated[int, Field(ge=5, le=600)] = 60

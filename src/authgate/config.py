@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authgate.errors import ConfigurationError, WeakSecretError
 from authgate.secretstrength import check_secret, generate_secret
+from authgate.statedir import make_private_dir
 
 __all__ = ["DevelopmentSecretsWarning", "Settings", "load_settings", "parse_duration"]
 
@@ -332,7 +333,7 @@ def _with_development_secrets(settings: Settings) -> Settings:
 
 def _write_generated_secrets(path: Path) -> dict[str, str]:
     values = {"JWT_ACCESS_SECRET": generate_secret(), "JWT_REFRESH_SECRET": generate_secret()}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     # O_EXCL + 0600: never widen permissions of, or race with, an existing file.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

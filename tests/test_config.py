@@ -59,7 +59,9 @@ def test_secrets_are_masked_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 WEAK = [
     pytest.param("Xy7#kLm9!pQ2", "shorter than 32", id="short"),
     pytest.param("abcabcabcabcabcabcabcabcabcabcabcabcabc", "distinct", id="few-distinct"),
-    pytest.param("0123456789" * 4 + "a", None, id="eleven-distinct-is-fine"),
+    pytest.param("0123456789" * 4 + "a", "bits of estimated entropy", id="sequence-repeated"),
+    pytest.param("thisismysupersecretkeyforjwt2024", "dictionary words", id="dictionary-built"),
+    pytest.param(generate_secret(), None, id="generated-is-fine"),
     pytest.param(
         "your-super-secret-jwt-key-change-this-in-production", "well-known", id="well-known"
     ),

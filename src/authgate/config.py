@@ -145,8 +145,11 @@ class Settings(BaseSettings):
     role_permissions: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_ROLE_PERMISSIONS.items()}
     )
-    password_min_length: Annotated[int, Field(ge=8, le=64)] = 8
-    password_max_length: Annotated[int, Field(ge=64, le=4096)] = 128
+    # NIST SP 800-63B-4 s3.1.1.2: 15 characters when the password is the only factor,
+    # 8 at the least with a second one. The maximum is in UTF-8 bytes: 256 or more, so
+    # 64 characters of any script always fit.
+    password_min_length: Annotated[int, Field(ge=8, le=64)] = 15
+    password_max_length: Annotated[int, Field(ge=256, le=4096)] = 1024
     argon2_time_cost: Annotated[int, Field(ge=1)] = 2
     argon2_memory_kib: Annotated[int, Field(ge=1024)] = 19456
     argon2_parallelism: Annotated[int, Field(ge=1)] = 1

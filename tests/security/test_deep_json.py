@@ -21,9 +21,11 @@ from joserfc import jws
 from joserfc.jwk import ECKey
 
 from authgate import jsonlimits
+from authgate.errors import InvalidTokenError
 from authgate.http.app import create_app
 from authgate.keys.encryption import generate_kek
 from authgate.keys.keyring import RingKey
+from authgate.resource.remote import RemoteVerifier
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import PASSWORD, bearer, login, register
 from tests.helpers import runtime_of
@@ -184,6 +186,27 @@ async def test_validly_signed_deep_refresh_token_is_401(
     token = signed(key, "rt+jwt", deep_token_part(**claims(sessionId="s")))
     response = await keyed_client.post("/auth/refresh", json={"refreshToken": token})
     assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256"])
+async def test_remote_verifier_refuses_a_validly_signed_deep_token(
+    settings_factory: Any, clock: FrozenClock, alg: str
+) -> None:
+    """A resource server's ``RemoteVerifier`` reads tokens with the same bounded reader."""
+    settings = settings_factory(signing_alg=alg, encryption_key=generate_kek())
+    application = create_app(settings, clock=clock)
+    async with lifespan(application), client_for(application) as http:
+        key = runtime_of(application).keys.ring.signer
+        verifier = RemoteVerifier(
+            jwks_url="http://testserver/.well-known/jwks.json",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            http=http,
+            clock=clock,
+        )
+        token = signed(key, "at+jwt", deep_token_part(**claims()))
+        with pytest.raises(InvalidTokenError):
+            await verifier.verify(token)
 
 
 # private_key_jwt client assertions (RFC 7523) and DPoP proofs (RFC 9449)

@@ -59,7 +59,9 @@ def test_secrets_are_masked_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 WEAK = [
     pytest.param("Xy7#kLm9!pQ2", "shorter than 32", id="short"),
     pytest.param("abcabcabcabcabcabcabcabcabcabcabcabcabc", "distinct", id="few-distinct"),
-    pytest.param("0123456789" * 4 + "a", None, id="eleven-distinct-is-fine"),
+    pytest.param("0123456789" * 4 + "a", "bits of estimated entropy", id="sequence-repeated"),
+    pytest.param("thisismysupersecretkeyforjwt2024", "dictionary words", id="dictionary-built"),
+    pytest.param(generate_secret(), None, id="generated-is-fine"),
     pytest.param(
         "your-super-secret-jwt-key-change-this-in-production", "well-known", id="well-known"
     ),
@@ -202,6 +204,28 @@ def test_parse_duration_refuses_nonsense(value: str) -> None:
 def test_inconsistent_settings_are_refused(overrides: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(jwt_access_secret=STRONG_A, jwt_refresh_secret=STRONG_B, **overrides)
+
+
+@pytest.mark.parametrize(
+    ("leeway", "accepted"),
+    [
+        pytest.param("0", True, id="none"),
+        pytest.param("60", True, id="one-minute"),
+        pytest.param("61", False, id="over-a-minute"),
+        pytest.param("120", False, id="two-minutes"),
+    ],
+)
+def test_clock_leeway_is_capped_at_sixty_seconds(
+    monkeypatch: pytest.MonkeyPatch, leeway: str, accepted: bool
+) -> None:
+    """Issue 19 item 10: RFC 7519 s4.1.4 allows a small leeway only; 60 s at most."""
+    _set(monkeypatch, STRONG_A, STRONG_B)
+    monkeypatch.setenv("AUTHGATE_CLOCK_LEEWAY", leeway)
+    if accepted:
+        assert load_settings().clock_leeway == int(leeway)
+        return
+    with pytest.raises(ValidationError, match="clock_leeway"):
+        load_settings()
 
 
 def test_generated_secret_is_86_chars_of_base64url() -> None:

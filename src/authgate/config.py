@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authgate.errors import ConfigurationError, WeakSecretError
 from authgate.secretstrength import check_secret, generate_secret
+from authgate.statedir import make_private_dir
 
 __all__ = ["DevelopmentSecretsWarning", "Settings", "load_settings", "parse_duration"]
 
@@ -127,10 +128,13 @@ class Settings(BaseSettings):
     access_token_ttl: Duration = 15 * 60
     refresh_token_ttl: Duration = 7 * 86400
     session_absolute_ttl: Duration = 30 * 86400
-    clock_leeway: Annotated[int, Field(ge=0, le=120)] = 10
+    # RFC 7519 s4.1.4: "a small leeway, usually no more than a few minutes"; a minute is
+    # plenty for synchronised clocks and bounds how long an expired token still passes.
+    clock_leeway: Annotated[int, Field(ge=0, le=60)] = 10
     # A rotated refresh token presented again within this window is refused without
     # revoking the session: it is the loser of a concurrent refresh, not a replay.
-    refresh_reuse_grace: Annotated[int, Field(ge=0, le=60)] = 2
+    # Seconds, fractions allowed, measured exactly from the moment the token was spent.
+    refresh_reuse_grace: Annotated[float, Field(ge=0, le=60)] = 2.0
     # DPoP (RFC 9449, docs/agents.md): how old a proof's iat may be, and whether every
     # proof must carry a server nonce (s8, s9).
     dpop_iat_window: Annotated[int, Field(ge=5, le=600)] = 60
@@ -141,8 +145,11 @@ class Settings(BaseSettings):
     role_permissions: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_ROLE_PERMISSIONS.items()}
     )
-    password_min_length: Annotated[int, Field(ge=8, le=64)] = 8
-    password_max_length: Annotated[int, Field(ge=64, le=4096)] = 128
+    # NIST SP 800-63B-4 s3.1.1.2: 15 characters when the password is the only factor,
+    # 8 at the least with a second one. The maximum is in UTF-8 bytes: 256 or more, so
+    # 64 characters of any script always fit.
+    password_min_length: Annotated[int, Field(ge=8, le=64)] = 15
+    password_max_length: Annotated[int, Field(ge=256, le=4096)] = 1024
     argon2_time_cost: Annotated[int, Field(ge=1)] = 2
     argon2_memory_kib: Annotated[int, Field(ge=1024)] = 19456
     argon2_parallelism: Annotated[int, Field(ge=1)] = 1
@@ -329,7 +336,7 @@ def _with_development_secrets(settings: Settings) -> Settings:
 
 def _write_generated_secrets(path: Path) -> dict[str, str]:
     values = {"JWT_ACCESS_SECRET": generate_secret(), "JWT_REFRESH_SECRET": generate_secret()}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     # O_EXCL + 0600: never widen permissions of, or race with, an existing file.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -21,6 +21,7 @@ from authgate.metrics import Metrics
 from authgate.ratelimit import RateLimits, rules_from_settings
 from authgate.sessions.authenticator import Authenticator
 from authgate.sessions.service import AuthService
+from authgate.statedir import secure_state_dir
 from authgate.storage.database import PoolLimits, create_engine
 from authgate.storage.hotstate import build_hot_state
 from authgate.storage.migrate import require_head, upgrade
@@ -41,6 +42,8 @@ class Runtime:
     def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
         self.settings = settings
         self.clock = clock
+        # Before anything opens a file in it: the folder 0700, its files 0600.
+        secure_state_dir(settings.state_dir)
         self.store = SqlStore(create_engine(settings.resolved_database_url, _pool(settings)))
         self.revocations = RevocationList()
         self.hot = build_hot_state(settings, local=self.revocations, store=self.store, clock=clock)

@@ -158,7 +158,7 @@ def test_users_create_refuses_an_unknown_role(env: dict[str, str]) -> None:
 
 def test_users_create_refuses_a_weak_password_without_echoing_it(env: dict[str, str]) -> None:
     result = runner.invoke(
-        app, ["users", "create", "--email", "a@example.com"], input="1qaz2wsx\n", env=env
+        app, ["users", "create", "--email", "a@example.com"], input="1qaz2wsx3edc4rfv\n", env=env
     )
     assert result.exit_code == 1
     assert "too common" in result.output

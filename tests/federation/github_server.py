@@ -56,6 +56,9 @@ class GitHubServer:
         self.refresh_error: str | None = None
         self.refreshes = 0
         self.revoked: list[str] = []
+        # Raw bytes answered instead, to play a misbehaving provider (deep JSON, ...).
+        self.raw_token_response: bytes | None = None
+        self.raw_user: bytes | None = None
         self._codes: dict[str, dict[str, str]] = {}
         self._tokens: set[str] = set()
         self._refresh_tokens: dict[str, str] = {}  # refresh token -> scope
@@ -114,6 +117,8 @@ class GitHubServer:
             self.client_secret
         ):
             return JSONResponse({"error": "incorrect_client_credentials"})
+        if self.raw_token_response is not None:
+            return Response(self.raw_token_response, media_type="application/json")
         if form.get("grant_type") == "refresh_token":
             return self._refresh(form)
         issued = self._codes.pop(form.get("code", ""), None)
@@ -171,6 +176,8 @@ class GitHubServer:
     async def _user(self, request: Request) -> Response:
         if not self._authorized(request):
             return JSONResponse({"message": "Requires authentication"}, status_code=401)
+        if self.raw_user is not None:
+            return Response(self.raw_user, media_type="application/json")
         return JSONResponse(self.user)
 
     async def _emails(self, request: Request) -> Response:

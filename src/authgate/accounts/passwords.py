@@ -1,21 +1,15 @@
-"""Password hashing (argon2id) and the password policy.
+"""Password hashing (argon2id); the policy lives in ``password_policy``.
 
-Policy per NIST SP 800-63B s5.1.1.2 and OWASP ASVS V6.2: a minimum length, a generous
-maximum, no composition rules, and a check against commonly used passwords. The hash
-cost defaults to OWASP's argon2id floor (m=19 MiB, t=2, p=1).
+The hash cost defaults to OWASP's argon2id floor (m=19 MiB, t=2, p=1).
 """
 
 from __future__ import annotations
-
-import unicodedata
-from functools import cache
-from importlib import resources
 
 from argon2 import PasswordHasher as _Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from authgate.errors import PasswordPolicyError
+from authgate.accounts.password_policy import check_password_policy, normalise_password
 
 __all__ = ["PasswordHasher", "check_password_policy"]
 
@@ -48,27 +42,5 @@ class PasswordHasher:
 
 
 def _normalise(password: str) -> str:
-    # NIST SP 800-63B s5.1.1.2: apply NFKC so the same password typed differently matches.
-    return unicodedata.normalize("NFKC", password)
-
-
-def check_password_policy(password: str, *, min_length: int, max_length: int, email: str) -> None:
-    length = len(_normalise(password))
-    if length < min_length:
-        raise PasswordPolicyError(f"Password must be at least {min_length} characters")
-    if length > max_length:
-        raise PasswordPolicyError(f"Password must be at most {max_length} characters")
-    lowered = password.lower()
-    if lowered in _common_passwords():
-        raise PasswordPolicyError("This password is too common; choose another")
-    local_part = email.split("@", 1)[0].lower()
-    if lowered in {email.lower(), local_part}:
-        raise PasswordPolicyError("Password must not be your email address")
-
-
-@cache
-def _common_passwords() -> frozenset[str]:
-    text = resources.files("authgate.data").joinpath("common_passwords.txt").read_text()
-    return frozenset(
-        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
-    )
+    # NIST SP 800-63B-4 s3.1.1.2: NFKC, as the policy measures it.
+    return normalise_password(password)

@@ -6,6 +6,7 @@ import uuid
 
 import anyio.to_thread
 
+from authgate.accounts.password_policy import MAX_BYTES, MIN_LENGTH_SINGLE_FACTOR
 from authgate.accounts.passwords import PasswordHasher, check_password_policy
 from authgate.clock import Clock, system_clock
 from authgate.errors import InvalidCredentialsError, RegistrationClosedError
@@ -27,8 +28,8 @@ class UserService:
         hasher: PasswordHasher,
         default_roles: list[str],
         registration_enabled: bool,
-        password_min_length: int = 8,
-        password_max_length: int = 128,
+        password_min_length: int = MIN_LENGTH_SINGLE_FACTOR,
+        password_max_length: int = MAX_BYTES,
         clock: Clock = system_clock,
     ) -> None:
         self._store = store

@@ -8,7 +8,6 @@ lifetime, and each ``jti`` once.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from joserfc import jwt
@@ -17,6 +16,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 from joserfc.util import urlsafe_b64decode
 
+from authgate import jsonlimits
 from authgate.agents.registry import ClientRegistry, InvalidClientError
 from authgate.clock import Clock, system_clock
 from authgate.keys.keyring import ASYMMETRIC_ALGORITHMS
@@ -83,8 +83,10 @@ def _peek(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(assertion) > 8192 or assertion.count(".") != 2:
         raise InvalidClientError()
     try:
+        # Bounded before joserfc parses the header: its JSON parser recurses per level.
+        jsonlimits.check_compact_jws(assertion)
         header = dict(extract_compact(assertion.encode()).protected)
-        payload = json.loads(urlsafe_b64decode(assertion.split(".")[1].encode()))
+        payload = jsonlimits.loads(urlsafe_b64decode(assertion.split(".")[1].encode()))
     except (JoseError, ValueError, TypeError) as exc:
         raise InvalidClientError() from exc
     if not isinstance(payload, dict):

@@ -17,7 +17,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64decode
 
+from authgate import jsonlimits
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
 from authgate.errors import DPoPProofError, UseDPoPNonceError
@@ -64,7 +64,7 @@ def access_token_hash(token: str) -> str:
 
 
 def _b64_json(segment: str) -> dict[str, Any]:
-    value = json.loads(urlsafe_b64decode(segment.encode("ascii")))
+    value = jsonlimits.loads(urlsafe_b64decode(segment.encode("ascii")), max_bytes=MAX_PROOF_BYTES)
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value

@@ -18,11 +18,14 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 
+from authgate import jsonlimits
 from authgate.clock import Clock, system_clock
 from authgate.errors import ProviderUnavailableError
 
-__all__ = ["Discovery", "ProviderMetadata", "fetch_json"]
+__all__ = ["MAX_DOCUMENT_BYTES", "Discovery", "ProviderMetadata", "fetch_json"]
 
+# Discovery documents, key sets, token and UserInfo answers are a few kilobytes.
+MAX_DOCUMENT_BYTES = 256 * 1024
 _REQUIRED = ("authorization_endpoint", "token_endpoint", "jwks_uri")
 
 
@@ -58,7 +61,7 @@ async def fetch_json(http: httpx.AsyncClient, url: str, *, provider: str, **kwar
             provider, f"The sign-in provider answered {response.status_code}; please try again"
         )
     try:
-        return response.json()
+        return jsonlimits.loads(response.content, max_bytes=MAX_DOCUMENT_BYTES)
     except ValueError as exc:
         raise ProviderUnavailableError(provider, "The sign-in provider sent no JSON") from exc
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import Key
 
+from authgate import jsonlimits
 from authgate.clock import Clock, system_clock
 from authgate.errors import IdTokenError
 
@@ -38,7 +38,9 @@ def unverified_header(token: str, *, provider: str) -> dict[str, Any]:
         raise IdTokenError(provider, "malformed")
     segment = token.split(".", 1)[0]
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        # Header and payload bounded before joserfc parses them (it recurses per level).
+        jsonlimits.check_compact_jws(token)
+        header = jsonlimits.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except ValueError as exc:
         raise IdTokenError(provider, "malformed") from exc
     if not isinstance(header, dict):

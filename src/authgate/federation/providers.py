@@ -19,11 +19,17 @@ import httpx
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
+from authgate import jsonlimits
 from authgate.clock import Clock, system_clock
 from authgate.errors import CodeExchangeError, IdTokenError, ProviderUnavailableError
 from authgate.federation import pkce
 from authgate.federation.config import TOKEN_AUTH_METHODS, ProviderConfig
-from authgate.federation.discovery import Discovery, ProviderMetadata, fetch_json
+from authgate.federation.discovery import (
+    MAX_DOCUMENT_BYTES,
+    Discovery,
+    ProviderMetadata,
+    fetch_json,
+)
 from authgate.federation.idtoken import IdTokenValidator, unverified_header
 
 __all__ = [
@@ -32,10 +38,24 @@ __all__ = [
     "OidcProvider",
     "Profile",
     "Provider",
+    "bounded_token_responses",
     "build_provider",
 ]
 
 GITHUB_API_VERSION = "2022-11-28"
+
+
+def bounded_token_responses(client: AsyncOAuth2Client) -> AsyncOAuth2Client:
+    """Have ``client`` check token endpoint answers with the bounded JSON reader before
+    Authlib parses them; too deep or too large raises ``ValueError``."""
+    for hook in ("access_token_response", "refresh_token_response"):
+        client.register_compliance_hook(hook, _bounded_response)
+    return client
+
+
+def _bounded_response(response: httpx.Response) -> httpx.Response:
+    jsonlimits.check(response.content, max_bytes=MAX_DOCUMENT_BYTES)
+    return response
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,13 +140,15 @@ class _Exchange:
         redirect_uri: str | None = None,
     ) -> dict[str, Any]:
         # One client per exchange, so no provider token outlives the request in memory.
-        client = AsyncOAuth2Client(
-            client_id=self.config.client_id,
-            client_secret=self.config.client_secret,
-            token_endpoint_auth_method=auth_method,
-            redirect_uri=redirect_uri or self.config.redirect_uri,
-            timeout=self.timeout,
-            verify=self._tls,
+        client = bounded_token_responses(
+            AsyncOAuth2Client(
+                client_id=self.config.client_id,
+                client_secret=self.config.client_secret,
+                token_endpoint_auth_method=auth_method,
+                redirect_uri=redirect_uri or self.config.redirect_uri,
+                timeout=self.timeout,
+                verify=self._tls,
+            )
         )
         async with client:
             try:

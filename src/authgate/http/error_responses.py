@@ -2,7 +2,7 @@
 
 Only this module knows about HTTP answers for errors. 401s carry an RFC 6750 s3
 ``WWW-Authenticate`` header; validation errors never echo the submitted values,
-which could be passwords or tokens.
+which could be passwords or tokens, nor field names the schema does not know.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from authgate.errors import (
     PermissionDeniedError,
     StorageUnavailableError,
 )
+from authgate.http.validation_details import known_field_names, validation_detail
 
 __all__ = ["RETRY_AFTER", "error_response", "install_error_handlers", "unavailable_response"]
 
@@ -93,15 +94,17 @@ async def _on_authgate_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> Response:
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(err.get("type") == "json_invalid" for err in errors):
         return json_error(400, "Invalid request", "The request body is not valid JSON")
-    details = [
-        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "issue": err["msg"]}
-        for err in errors
-    ]
+    known = known_field_names(request.scope.get("route"))
+    details: list[dict[str, str]] = []
+    for err in errors:
+        detail = validation_detail(err, known)
+        if detail not in details:
+            details.append(detail)
     return json_error(422, "Invalid request", "The request body is not valid", details=details)
 
 

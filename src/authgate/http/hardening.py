@@ -2,7 +2,8 @@
 
 Outermost first: metrics (times everything), security headers (on every answer, 429
 and 413 included), store-outage 503s (http/outage.py), CORS, trusted proxies (the real
-client IP for what follows), the body limit, rate limits, then CSRF before the routes.
+client IP for what follows), the body limit, the JSON depth limit, rate limits, then
+CSRF right before the routes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from authgate.http.body_limit import BodySizeLimitMiddleware
 from authgate.http.csrf_middleware import CSRF_EXEMPT, CSRF_HEADER, CsrfMiddleware
 from authgate.http.headers import SecurityHeadersMiddleware
+from authgate.http.json_body import JsonBodyLimitMiddleware
 from authgate.http.monitoring import MetricsMiddleware, metrics_endpoint
 from authgate.http.outage import StoreOutageMiddleware
 from authgate.http.pages import FORM_PATHS
@@ -43,6 +45,9 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             audit=runtime.audit,
             on_blocked=runtime.metrics.on_rate_limited,
         )
+    # Inside the size limit (the body it buffers is bounded), outside the rate limiter
+    # (which reads the login email from the body).
+    app.add_middleware(JsonBodyLimitMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:
         app.add_middleware(

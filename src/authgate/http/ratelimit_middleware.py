@@ -8,7 +8,6 @@ each request. The 429 body is ``{"error": "Too many requests", "message": ...,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
@@ -16,6 +15,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authgate import jsonlimits
 from authgate.accounts.users import normalise_email
 from authgate.audit import AuditTrail
 from authgate.http.credentials import client_ip, device_info
@@ -192,7 +192,7 @@ async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
 
 def _email_of(body: bytes) -> str:
     try:
-        data = json.loads(body)
+        data = jsonlimits.loads(body)
     except (ValueError, UnicodeDecodeError):
         return ""
     email = data.get("email") if isinstance(data, dict) else None

@@ -26,6 +26,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
+from authgate import jsonlimits
 from authgate.errors import InvalidSignatureError, MalformedTokenError, RevokedTokenError
 from authgate.keys.keyring import ASYMMETRIC_ALGORITHMS
 from authgate.tokens.claims import ACCESS_TYP, ClaimsPolicy
@@ -110,7 +111,7 @@ class RemoteVerifier:
             try:
                 response = await self._http.get(self._jwks_url)
                 response.raise_for_status()
-                self._keys = _index(response.json())
+                self._keys = _index(jsonlimits.loads(response.content))
             except (httpx.HTTPError, JoseError, ValueError, TypeError, AttributeError, KeyError):
                 # Keep the keys we have: their tokens still verify, unknown kids are refused.
                 logger.warning("could not fetch the JWKS from %s", self._jwks_url, exc_info=True)
@@ -123,7 +124,10 @@ class RemoteVerifier:
             data={"token": token, "token_type_hint": "access_token"},
             auth=self._client_auth,
         )
-        return response.status_code == 200 and response.json().get("active") is True
+        if response.status_code != 200:
+            return False
+        answer = jsonlimits.loads(response.content)
+        return isinstance(answer, dict) and answer.get("active") is True
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -133,6 +137,8 @@ def _header(token: str) -> dict[str, Any]:
     if len(token) > 16384 or token.count(".") != 2:
         raise MalformedTokenError()
     try:
+        # Bounded before joserfc parses header or payload: its parser recurses per level.
+        jsonlimits.check_compact_jws(token)
         return dict(extract_compact(token.encode()).protected)
     except (JoseError, ValueError) as exc:
         raise MalformedTokenError() from exc

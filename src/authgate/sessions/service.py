@@ -129,7 +129,8 @@ class AuthService:
         ``client_id`` instead of a browser's device fingerprint."""
         claims = self._verify_refresh(token)
         await self._check_binding(claims, device, client_id)
-        now = self._now()
+        spent_at = self._clock()  # exact: the reuse grace is measured from it
+        now = int(spent_at)
         # One connection, one transaction: read the grant, then claim the token and write
         # its replacement and the audit event together, or nothing at all.
         rotating = self._store.refresh_rotation(session_id=claims.session_id, user_id=claims.sub)
@@ -145,6 +146,7 @@ class AuthService:
                 replacement=self._refresh_row(replacement, session.id),
                 now=now,
                 audit=entry,
+                spent_at=spent_at,
             )
         if outcome.status == "reused":
             await self._on_reuse(claims, device, outcome.rotated_at)
@@ -323,11 +325,13 @@ class AuthService:
         return grant
 
     async def _on_reuse(
-        self, claims: RefreshClaims, device: DeviceInfo, rotated_at: int | None
+        self, claims: RefreshClaims, device: DeviceInfo, rotated_at: float | None
     ) -> NoReturn:
+        # Exact times, strictly inside the window: a grace of 0 forgives nothing, and a
+        # grace of 2 s ends 2 s after the token was spent (RFC 9700 s4.14.2).
         if (
             rotated_at is not None
-            and self._now() - rotated_at <= self._settings.refresh_reuse_grace
+            and self._clock() - rotated_at < self._settings.refresh_reuse_grace
         ):
             # The loser of a concurrent refresh: refuse it, keep the winner's session.
             await self._audit.record(

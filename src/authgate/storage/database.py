@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from authgate.statedir import prepare_sqlite_file
 from authgate.storage.models import Base
 
 __all__ = ["PoolLimits", "create_engine", "create_schema", "session_factory"]
@@ -44,7 +45,8 @@ def create_engine(url: str, limits: PoolLimits | None = None) -> AsyncEngine:
             **pool,
         )
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Created 0600 before SQLite opens it: its -wal/-shm/-journal files copy the mode.
+        prepare_sqlite_file(Path(parsed.database))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
     else:
         engine = create_async_engine(url, connect_args={"timeout": 30})

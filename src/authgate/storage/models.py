@@ -1,7 +1,9 @@
 """SQLAlchemy models: the durable state, portable between SQLite and PostgreSQL.
 
 Times are stored as integer seconds since the epoch (UTC) so that comparisons are the
-same on every engine and no timezone conversion can creep in.
+same on every engine and no timezone conversion can creep in. The one exception is a
+refresh token's ``rotated_at``: fractional seconds (a double), because the reuse grace
+is measured from it exactly, not in whole seconds.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -101,7 +104,8 @@ class RefreshToken(Base):
     status: Mapped[str] = mapped_column(String(16))  # active | rotated | revoked
     issued_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
-    rotated_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Exact (sub-second) time the token was spent: the reuse grace counts from it.
+    rotated_at: Mapped[float | None] = mapped_column(Double)
 
 
 class AuditEvent(Base):

@@ -33,7 +33,7 @@ class RotationOutcome:
 
     status: Literal["rotated", "unknown", "reused", "revoked"]
     session_id: str | None = None
-    rotated_at: int | None = None
+    rotated_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ _CLAIM = (
         _TOKENS.c.status == "active",
         _TOKENS.c.expires_at > bindparam("now"),
     )
-    .values(status="rotated", rotated_at=bindparam("now"))
+    .values(status="rotated", rotated_at=bindparam("spent_at"))
 )
 _ADD_TOKEN = insert(_TOKENS)
 _TOUCH = (
@@ -144,12 +144,29 @@ class RefreshRotation:
         self.grant = grant
 
     async def rotate(
-        self, *, jti: str, token_hash: str, replacement: RefreshToken, now: int, audit: AuditEntry
+        self,
+        *,
+        jti: str,
+        token_hash: str,
+        replacement: RefreshToken,
+        now: int,
+        audit: AuditEntry,
+        spent_at: float | None = None,
     ) -> RotationOutcome:
-        """Spend ``jti`` for ``replacement`` and store ``audit`` with it, atomically."""
+        """Spend ``jti`` for ``replacement`` and store ``audit`` with it, atomically.
+
+        ``spent_at`` is the exact time (fractional seconds) recorded as the token's
+        ``rotated_at``, from which the reuse grace is measured; ``now`` by default.
+        """
         # One greenlet for every statement: each awaited statement would cost a switch.
         return await self._conn.run_sync(
-            _rotate, jti=jti, token_hash=token_hash, replacement=replacement, now=now, audit=audit
+            _rotate,
+            jti=jti,
+            token_hash=token_hash,
+            replacement=replacement,
+            now=now,
+            spent_at=float(now) if spent_at is None else spent_at,
+            audit=audit,
         )
 
 
@@ -160,12 +177,13 @@ def _rotate(
     token_hash: str,
     replacement: RefreshToken,
     now: int,
+    spent_at: float,
     audit: AuditEntry,
 ) -> RotationOutcome:
     # Lock the session row before the token row, as revoking does, so the two cannot
     # deadlock on PostgreSQL; it rolls back with the rest if the claim fails.
     conn.execute(_TOUCH, {"touch_id": replacement.session_id, "now": now})
-    claim = {"claim_jti": jti, "claim_hash": token_hash, "now": now}
+    claim = {"claim_jti": jti, "claim_hash": token_hash, "now": now, "spent_at": spent_at}
     if _rowcount(conn.execute(_CLAIM, claim)) == 1:
         conn.execute(_ADD_TOKEN, _token_columns(replacement))
         conn.execute(ADD_AUDIT, audit.columns())

@@ -24,6 +24,7 @@ from authgate.errors import (
     MalformedTokenError,
     WrongTokenTypeError,
 )
+from authgate.jsonlimits import JSONLimitError, check_compact_jws
 from authgate.keys.keyring import KeyRing, KeySource, RingKey, resolve_keys
 from authgate.tokens._compact import (
     MAX_DEPTH,
@@ -161,6 +162,11 @@ class TokenVerifier:
                 return claims
         if token.count(".") != 2:
             raise MalformedTokenError()
+        try:
+            # joserfc's JSON parsing recurses per level: bound the depth before it runs.
+            check_compact_jws(token)
+        except JSONLimitError as exc:
+            raise MalformedTokenError() from exc
         key = self._select_key(token, ring)
         try:
             decoded = jwt.decode(token, key.key, algorithms=[key.alg])

@@ -29,7 +29,11 @@ from authgate.errors import (
 )
 from authgate.federation.config import ProviderConfig
 from authgate.federation.flow import OAuthFlow
-from authgate.federation.providers import GITHUB_API_VERSION, OidcProvider
+from authgate.federation.providers import (
+    GITHUB_API_VERSION,
+    OidcProvider,
+    bounded_token_responses,
+)
 
 __all__ = ["TokenSet", "Upstream"]
 
@@ -84,13 +88,15 @@ class Upstream:
         return metadata.token_endpoint, provider.auth_method(metadata), metadata.revocation_endpoint
 
     def _client(self, config: ProviderConfig, method: str) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            client_id=config.client_id,
-            client_secret=config.client_secret,
-            token_endpoint_auth_method=method,
-            revocation_endpoint_auth_method=method,
-            timeout=self._timeout,
-            verify=self._tls,
+        return bounded_token_responses(
+            AsyncOAuth2Client(
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                token_endpoint_auth_method=method,
+                revocation_endpoint_auth_method=method,
+                timeout=self._timeout,
+                verify=self._tls,
+            )
         )
 
     async def refresh(self, name: str, refresh_token: str) -> TokenSet:

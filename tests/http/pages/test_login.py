@@ -77,8 +77,8 @@ async def test_register_signs_the_new_account_in(client: httpx.AsyncClient) -> N
     ("email", "password", "message"),
     [
         pytest.param("not-an-email", PASSWORD, "Enter a valid email address.", id="bad-email"),
-        pytest.param("ada@example.com", "short", "at least 8 characters", id="short-password"),
-        pytest.param("ada@example.com", "password", "too common", id="common-password"),
+        pytest.param("ada@example.com", "short", "at least 15 characters", id="short-password"),
+        pytest.param("ada@example.com", "1q2w3e4r5t6y7u8i", "too common", id="common-password"),
     ],
 )
 async def test_register_explains_what_to_fix(

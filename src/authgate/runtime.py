@@ -14,6 +14,7 @@ from authgate.agents.registry import ClientRegistry
 from authgate.audit import AuditTrail
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
+from authgate.devices import DeviceFingerprints
 from authgate.federation.flow import OAuthFlow
 from authgate.keys.manager import KeyManager
 from authgate.metrics import Metrics
@@ -75,7 +76,9 @@ class Runtime:
             verifier=self.verifier,
             revocations=self.revocations,
             device_check=settings.device_check_on_access,
-            fingerprint_inputs=settings.device_fingerprint_inputs,
+            fingerprints=DeviceFingerprints.from_secret(
+                settings.refresh_secret(), settings.device_fingerprint_inputs
+            ),
         )
         self.audit = AuditTrail(self.store, clock=clock, observer=self.metrics.on_audit)
         self.hasher = PasswordHasher(

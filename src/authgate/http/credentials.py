@@ -1,8 +1,10 @@
 """Where a request's access token comes from, and who the device is.
 
 The ``Authorization`` header first: RFC 6750 s2.1 ``Bearer``, or RFC 9449 s7.1 ``DPoP``
-for a sender-constrained token; then the access-token cookie for browsers. A token in
-the URL query is refused outright (RFC 6750 s5.3: URLs end up in logs).
+for a sender-constrained token; else the access-token cookie for browsers. A request
+with both an ``Authorization`` header and the cookie is refused (RFC 6750 s2: one
+method per request), and a token in the URL query is refused outright (RFC 6750 s5.3:
+URLs end up in logs).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 
 from authgate.devices import DeviceInfo
-from authgate.errors import MalformedTokenError, TokenInUrlError
+from authgate.errors import MalformedTokenError, MultipleCredentialsError, TokenInUrlError
 
 __all__ = [
     "Credential",
@@ -50,6 +52,9 @@ def extract_credential(conn: HTTPConnection, *, cookie_name: str) -> Credential 
     if conn.scope.get("query_string") and "access_token" in conn.query_params:
         raise TokenInUrlError()
     header = conn.headers.get("authorization")
+    cookie = conn.cookies.get(cookie_name) if "cookie" in conn.headers else None
+    if header is not None and cookie:
+        raise MultipleCredentialsError()
     if header is not None:
         scheme, _, value = header.partition(" ")
         known = _SCHEMES.get(scheme.lower())  # auth schemes are case-insensitive
@@ -58,7 +63,6 @@ def extract_credential(conn: HTTPConnection, *, cookie_name: str) -> Credential 
             if not token:
                 raise MalformedTokenError()
             return Credential(token, known)
-    cookie = conn.cookies.get(cookie_name)
     return Credential(cookie, "cookie") if cookie else None
 
 

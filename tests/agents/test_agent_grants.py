@@ -14,6 +14,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey
 
 from tests.conftest import bearer, login, register
+from tests.helpers import without_cookies
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -53,7 +54,10 @@ def claims_of(token: str) -> dict[str, Any]:
 
 
 async def chat(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await client.post("/api/ai/chat", json={"message": "hi"}, headers=bearer(token))
+    # The agent's own call: never with a browser's cookies (one credential, RFC 6750 s2).
+    return await without_cookies(
+        client, "POST", "/api/ai/chat", json={"message": "hi"}, headers=bearer(token)
+    )
 
 
 @pytest.fixture

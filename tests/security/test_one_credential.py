@@ -44,7 +44,6 @@ HEADERS: list[Any] = [
     pytest.param(lambda p: f"Bearer {p['ada']['accessToken']}", id="bearer-for-the-same-user"),
     pytest.param(lambda p: "Bearer not-a-token", id="bearer-invalid"),
     pytest.param(lambda p: f"DPoP {p['bob']['accessToken']}", id="dpop-scheme"),
-    pytest.param(lambda p: "Basic Ym9iOnB3", id="basic-scheme"),
 ]
 ROUTES = [
     pytest.param("GET", "/auth/me", id="me"),
@@ -78,6 +77,14 @@ async def test_a_cookie_and_an_authorization_header_are_refused(
         method, path, json=body, headers={"Authorization": authorization(pairs)}
     )
     _assert_refused(response)
+
+
+async def test_a_cookie_with_client_authentication_is_not_used(
+    client: httpx.AsyncClient, pairs: Pairs
+) -> None:
+    """``Basic`` sends no access token: the cookies are dropped as before, not used."""
+    response = await client.get("/auth/me", headers={"Authorization": "Basic Ym9iOnB3"})
+    assert response.status_code == 401
 
 
 async def test_nothing_was_done_by_a_refused_logout(

@@ -7,11 +7,12 @@ this site or an allowed CORS origin, ``Origin: null`` is refused, and without ``
 a ``Sec-Fetch-Site: cross-site`` is refused.
 
 Requests with an ``Authorization`` header are exempt, since browsers never add one
-cross-site without a CORS preflight. Such a request must not carry the access-token
-cookie as well: it is answered 400 ``invalid_request`` (RFC 6750 s2: one method per
-request), whichever user each credential names, instead of silently choosing one. The
-refresh cookie, which authenticates nothing but ``/auth/refresh``, is removed from it,
-so a cookie never acts in a request that carries a header credential.
+cross-site without a CORS preflight. A request that sends an access token in that
+header (``Bearer`` or ``DPoP``) must not carry the access-token cookie as well: it is
+answered 400 ``invalid_request`` (RFC 6750 s2: one method per request), whichever user
+each names, instead of silently choosing one. Otherwise (other schemes, such as client
+authentication with ``Basic``, and the refresh cookie) the auth cookies are removed, so
+a cookie never acts in a request that carries a header credential.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.errors import CsrfError, MultipleCredentialsError
-from authgate.http.credentials import access_cookie_name, refresh_cookie_name
+from authgate.http.credentials import (
+    ACCESS_TOKEN_SCHEMES,
+    access_cookie_name,
+    refresh_cookie_name,
+)
 from authgate.http.error_responses import error_response
 
 __all__ = ["CSRF_EXEMPT", "CSRF_HEADER", "CsrfMiddleware", "csrf_cookie_name", "new_csrf_token"]
@@ -65,8 +70,11 @@ class CsrfMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if "authorization" in headers:
-            if self._access_cookie in cookie_parser(headers.get("cookie", "")):
+        authorization = headers.get("authorization")
+        if authorization is not None:
+            if _sends_a_token(authorization) and self._access_cookie in cookie_parser(
+                headers.get("cookie", "")
+            ):
                 await error_response(MultipleCredentialsError())(scope, receive, send)
                 return
             _drop_cookies(scope, self._auth_cookies)
@@ -97,6 +105,10 @@ class CsrfMiddleware:
             return False
         host = headers.get("host", "").lower()
         return origin == f"{scheme}://{host}" or origin in self._origins
+
+
+def _sends_a_token(authorization: str) -> bool:
+    return authorization.partition(" ")[0].lower() in ACCESS_TOKEN_SCHEMES
 
 
 def _drop_cookies(scope: Scope, names: frozenset[str]) -> None:

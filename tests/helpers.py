@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -73,3 +74,23 @@ async def without_cookies(
         if kept:
             request.headers["cookie"] = ";".join(kept)
     return await client.send(request)
+
+
+async def consent_to(
+    client: httpx.AsyncClient,
+    user_token: str,
+    agent_id: str,
+    scopes: Sequence[str] = ("use_agent",),
+    max_ttl: int | None = None,
+) -> dict[str, Any]:
+    """The user lets this agent act for them (``POST /auth/delegations``), as token
+    exchange requires."""
+    body: dict[str, Any] = {"clientId": agent_id, "scopes": list(scopes)}
+    if max_ttl is not None:
+        body["maxTtl"] = max_ttl
+    headers = {"Authorization": f"Bearer {user_token}"}
+    response = await without_cookies(
+        client, "POST", "/auth/delegations", json=body, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json()["consent"])

@@ -9,6 +9,7 @@ import anyio
 from authgate.accounts.passwords import PasswordHasher
 from authgate.accounts.users import UserService
 from authgate.agents.assertion import ClientAssertionVerifier
+from authgate.agents.consents import AgentConsents
 from authgate.agents.dpop import DPoPVerifier
 from authgate.agents.registry import ClientRegistry
 from authgate.audit import AuditTrail
@@ -47,6 +48,7 @@ class Runtime:
         self.dpop = DPoPVerifier.from_settings(settings, single_use=self.single_use, clock=clock)
         self.keys = KeyManager(settings, self.store.engine, clock=clock)
         self.clients = ClientRegistry(self.store.engine, clock=clock)
+        self.consents = AgentConsents(self.store.engine, clock=clock)
         self.issuer = TokenIssuer(
             keys=self.keys,
             issuer=settings.jwt_issuer,

@@ -20,12 +20,23 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
-async def make_agent(app: FastAPI, *, scopes: list[str], owner: str = "ada@example.com") -> Any:
+async def make_agent(
+    app: FastAPI, *, scopes: list[str], owner: str = "ada@example.com", consent: bool = True
+) -> Any:
+    """An agent of ``owner``; with ``consent``, the owner has let it act for them with
+    every scope it registered (tests/security/test_delegation_consent.py covers without)."""
     runtime = app.state.authgate
     user = await runtime.store.user_by_email(owner)
     created = await runtime.clients.create(
         name="research bot", kind="agent", scopes=scopes, owner_user_id=user.id
     )
+    if consent:
+        await runtime.consents.grant(
+            user_id=user.id,
+            agent_id=created.client.client_id,
+            scopes=scopes,
+            max_ttl=runtime.settings.delegation_max_ttl,
+        )
     return created.client.client_id, created.secret
 
 

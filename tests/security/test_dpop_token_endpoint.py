@@ -34,6 +34,9 @@ async def make_agent(app: FastAPI, *, dpop_required: bool = False) -> tuple[str,
         owner_user_id=owner.id,
         dpop_required=dpop_required,
     )
+    await runtime.consents.grant(
+        user_id=owner.id, agent_id=created.client.client_id, scopes=["use_agent"], max_ttl=3600
+    )
     return created.client.client_id, created.secret
 
 

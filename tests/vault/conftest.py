@@ -68,8 +68,16 @@ class Vaulted:
         return dict(response.json()["connection"])
 
     async def agent(self, scopes: list[str], *, owner: str | None = None) -> tuple[str, str]:
+        owner = owner or self.user_id
         created = await self.runtime.clients.create(
-            name="mail bot", kind="agent", scopes=scopes, owner_user_id=owner or self.user_id
+            name="mail bot", kind="agent", scopes=scopes, owner_user_id=owner
+        )
+        # The owner lets the agent act for them (token exchange needs it, issue 19 item 4).
+        await self.runtime.consents.grant(
+            user_id=owner,
+            agent_id=created.client.client_id,
+            scopes=scopes,
+            max_ttl=self.runtime.settings.delegation_max_ttl,
         )
         return created.client.client_id, created.secret
 

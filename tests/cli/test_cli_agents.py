@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 
@@ -109,3 +110,14 @@ async def _secret_after_keys(tmp_path: Path) -> None:
 def test_registering_keys_ends_the_secret(env: dict[str, str], tmp_path: Path) -> None:
     """A client given keys later cannot go on authenticating with its old secret."""
     asyncio.run(_secret_after_keys(tmp_path))
+
+
+def test_a_small_order_key_is_refused_at_registration(env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 19 item 7: the identity point as an Ed25519 key verifies keyless signatures."""
+    identity = base64.urlsafe_b64encode(bytes([1]) + bytes(31)).rstrip(b"=").decode()
+    path = tmp_path / "weak.jwks"
+    path.write_text(json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": identity}]}))
+    args = ["agents", "create", "--name", "bot", "--owner", "ada@example.com"]
+    result = runner.invoke(app, [*args, "--scopes", "use_agent", "--jwks-file", str(path)], env=env)
+    assert result.exit_code == 1
+    assert "weak" in result.output

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from authgate.accounts.users import normalise_email
+from authgate.agents.okp import weak_okp_key
 from authgate.cli.common import fail, run_with_runtime
 from authgate.runtime import Runtime
 from authgate.storage.models import OAuthClient
@@ -33,6 +34,8 @@ def _public_jwks(path: Path | None) -> dict[str, Any] | None:
         raise fail('the JWKS file must hold {"keys": [...]}')
     if any("d" in key for key in keys):
         raise fail("the JWKS file holds a private key: register only public keys")
+    if any(key.get("kty") == "OKP" and weak_okp_key(key) for key in keys):
+        raise fail("the JWKS file holds a weak OKP key (small order or not Ed25519/Ed448)")
     return {"keys": keys}
 
 

@@ -1,7 +1,8 @@
 """An agent that works for a user for longer than any one access token lives.
 
-1. The user signs in and hands the agent their access token (in a real product: a
-   consent screen; here: --email/--password of the user).
+1. The user signs in, consents to this agent acting for them (POST /auth/delegations:
+   which agent, which scopes, for how long; in a real product: a consent screen), and
+   hands the agent their access token (here: --email/--password of the user).
 2. The agent exchanges it for a delegation (RFC 8693): a token that says "agent X for
    user Y", narrowed to the scopes asked for, with a refresh token bound to the agent.
 3. It calls the protected /api/ai/chat step after step; AgentAuth renews the token
@@ -49,6 +50,17 @@ async def user_access_token(base_url: str, email: str, password: str) -> str:
         return token
 
 
+async def consent(base_url: str, user_token: str, client_id: str, scope: str) -> None:
+    """The user's consent to this agent: token exchange is refused without it."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        response = await http.post(
+            "/auth/delegations",
+            json={"clientId": client_id, "scopes": scope.split()},
+            headers={"Authorization": f"Bearer {user_token}"},
+        )
+        response.raise_for_status()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
@@ -63,6 +75,7 @@ async def main() -> None:
     args = parser.parse_args()
     password = args.password or getpass.getpass("User password: ")
     subject = await user_access_token(args.base_url, args.email, password)
+    await consent(args.base_url, subject, args.client_id, args.scope)
     dpop = DPoPKey() if args.dpop else None
     body = await aexchange_token(
         base_url=args.base_url,

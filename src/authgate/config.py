@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     key_rotation_interval: Annotated[int, BeforeValidator(parse_duration), Field(ge=0)] = 0
     key_reload_interval: Duration = 60
     public_url: str = "http://127.0.0.1:8000"
+    # Other URLs this same server is reached at (another host name, a path behind a
+    # second proxy). DPoP proofs must name one of these or public_url, never whatever
+    # the request's Host header says (RFC 9449 s4.3 step 9; issue 19 item 7).
+    additional_public_urls: CommaList = Field(default_factory=list)
     # Agents (docs/agents.md): the longest a user-to-agent delegation may live.
     delegation_max_ttl: Duration = 24 * 3600
     issuer_url: str | None = None
@@ -267,6 +271,7 @@ class Settings(BaseSettings):
 
 
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
+_PUBLIC_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[^?#\s]*)?$")
 
 
 def _check_hardening(settings: Settings) -> None:
@@ -275,6 +280,9 @@ def _check_hardening(settings: Settings) -> None:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise ValueError(f"trusted_proxies: not an address or CIDR: {cidr!r}") from None
+    for url in settings.additional_public_urls:
+        if not _PUBLIC_URL.match(url):
+            raise ValueError(f"additional_public_urls: not an http(s) URL: {url!r}")
     for origin in settings.cors_origins:
         # An explicit allow-list only: never "*", never "null" (sandboxed frames, file://).
         if not _ORIGIN.match(origin):

@@ -27,7 +27,8 @@ carry token, secret or password values.
     ├── CsrfError                           403
     ├── InvalidRequestError                 400
     │   ├── PasswordPolicyError             422
-    │   └── TokenInUrlError
+    │   ├── TokenInUrlError
+    │   └── MultipleCredentialsError
     ├── RegistrationError
     │   ├── RegistrationClosedError         403
     │   └── EmailTakenError                 409
@@ -77,6 +78,7 @@ __all__ = [
     "InvalidTokenError",
     "IssuerMismatchError",
     "MalformedTokenError",
+    "MultipleCredentialsError",
     "NotFoundError",
     "OAuthLoginError",
     "OAuthStateError",
@@ -271,6 +273,17 @@ class TokenInUrlError(InvalidRequestError):
     """RFC 6750 s5.3: tokens in URLs leak through logs and referrers; refuse them."""
 
     message = "Tokens must not be sent in the URL; use the Authorization header"
+
+
+class MultipleCredentialsError(InvalidRequestError):
+    """RFC 6750 s2: a request uses one way of sending its access token, never two.
+
+    An auth cookie for one user with a Bearer token for another is not resolved by
+    picking one: the request is refused (``invalid_request``, s3.1).
+    """
+
+    message = "Send the access token one way: the Authorization header or the cookie, not both"
+    bearer_error = "invalid_request"
 
 
 class RegistrationError(AuthgateError):

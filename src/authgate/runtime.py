@@ -9,11 +9,13 @@ import anyio
 from authgate.accounts.passwords import PasswordHasher
 from authgate.accounts.users import UserService
 from authgate.agents.assertion import ClientAssertionVerifier
+from authgate.agents.consents import AgentConsents
 from authgate.agents.dpop import DPoPVerifier
 from authgate.agents.registry import ClientRegistry
 from authgate.audit import AuditTrail
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
+from authgate.devices import DeviceFingerprints
 from authgate.errors import StorageUnavailableError
 from authgate.federation.flow import OAuthFlow
 from authgate.keys.manager import KeyManager
@@ -51,6 +53,7 @@ class Runtime:
         self.dpop = DPoPVerifier.from_settings(settings, single_use=self.single_use, clock=clock)
         self.keys = KeyManager(settings, self.store.engine, clock=clock)
         self.clients = ClientRegistry(self.store.engine, clock=clock)
+        self.consents = AgentConsents(self.store.engine, clock=clock)
         self.issuer = TokenIssuer(
             keys=self.keys,
             issuer=settings.jwt_issuer,
@@ -81,7 +84,9 @@ class Runtime:
             verifier=self.verifier,
             revocations=self.revocations,
             device_check=settings.device_check_on_access,
-            fingerprint_inputs=settings.device_fingerprint_inputs,
+            fingerprints=DeviceFingerprints.from_secret(
+                settings.refresh_secret(), settings.device_fingerprint_inputs
+            ),
         )
         self.audit = AuditTrail(self.store, clock=clock, observer=self.metrics.on_audit)
         self.hasher = PasswordHasher(

@@ -14,17 +14,29 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey
 
 from tests.conftest import bearer, login, register
+from tests.helpers import without_cookies
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
-async def make_agent(app: FastAPI, *, scopes: list[str], owner: str = "ada@example.com") -> Any:
+async def make_agent(
+    app: FastAPI, *, scopes: list[str], owner: str = "ada@example.com", consent: bool = True
+) -> Any:
+    """An agent of ``owner``; with ``consent``, the owner has let it act for them with
+    every scope it registered (tests/security/test_delegation_consent.py covers without)."""
     runtime = app.state.authgate
     user = await runtime.store.user_by_email(owner)
     created = await runtime.clients.create(
         name="research bot", kind="agent", scopes=scopes, owner_user_id=user.id
     )
+    if consent:
+        await runtime.consents.grant(
+            user_id=user.id,
+            agent_id=created.client.client_id,
+            scopes=scopes,
+            max_ttl=runtime.settings.delegation_max_ttl,
+        )
     return created.client.client_id, created.secret
 
 
@@ -53,7 +65,10 @@ def claims_of(token: str) -> dict[str, Any]:
 
 
 async def chat(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await client.post("/api/ai/chat", json={"message": "hi"}, headers=bearer(token))
+    # The agent's own call: never with a browser's cookies (one credential, RFC 6750 s2).
+    return await without_cookies(
+        client, "POST", "/api/ai/chat", json={"message": "hi"}, headers=bearer(token)
+    )
 
 
 @pytest.fixture

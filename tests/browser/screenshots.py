@@ -66,6 +66,11 @@ def delegate_to_an_agent(server: LiveServer, access_token: str) -> None:
         "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
     }
     agent = (created.client.client_id, created.secret)
+    httpx.post(
+        f"{server.url}/auth/delegations",
+        json={"clientId": agent[0], "scopes": ["use_agent"]},
+        headers={"Authorization": f"Bearer {access_token}"},
+    ).raise_for_status()
     httpx.post(f"{server.url}/oauth2/token", data=exchange, auth=agent).raise_for_status()
 
 

@@ -195,9 +195,18 @@ def test_agent_access_is_revoked_from_the_account_page(page: Page, server: LiveS
         )
     )
     agent = (created.client.client_id, created.secret)
+    user_token = cookie(page.context, "access_token") or ""
+    consent = {"clientId": agent[0], "scopes": ["use_agent"]}
+    consented = httpx.post(
+        f"{server.url}/auth/delegations",
+        json=consent,
+        headers={"Authorization": f"Bearer {user_token}"},
+        timeout=10,
+    )
+    assert consented.status_code == 201, consented.text
     exchange = {
         "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-        "subject_token": cookie(page.context, "access_token") or "",
+        "subject_token": user_token,
         "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
     }
     granted = httpx.post(f"{server.url}/oauth2/token", data=exchange, auth=agent, timeout=10)

@@ -249,7 +249,10 @@ async def test_refresh_via_the_cookie_rotates_the_cookies(client: httpx.AsyncCli
     assert chat_response.status_code == 200
 
 
-async def test_bearer_header_wins_over_the_cookie(client: httpx.AsyncClient) -> None:
+async def test_a_bearer_header_and_the_cookie_together_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    """RFC 6750 s2: one method per request (tests/security/test_one_credential.py)."""
     await register(client)
     await register(client, "bob@example.com")
     await client.post(
@@ -257,7 +260,7 @@ async def test_bearer_header_wins_over_the_cookie(client: httpx.AsyncClient) -> 
     )
     bob = await login(client, "bob@example.com")
     response = await chat(client, bob["accessToken"])
-    assert response.json()["user"]["email"] == "bob@example.com"
+    assert response.status_code == 400
 
 
 async def test_logout_clears_the_cookies(client: httpx.AsyncClient) -> None:

@@ -10,19 +10,39 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from authgate.config import Settings
 from authgate.principal import Principal
+from authgate.testing import make_settings
 from tests.conftest import login, register
 from tests.helpers import runtime_of
 
 CHAT_URL = "http://testserver/api/ai/chat"
 ALGS = ("ES256", "EdDSA", "RS256", "PS256")
+#: Another URL the test server is configured to answer at (AUTHGATE_ADDITIONAL_PUBLIC_URLS).
+OTHER_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(name="settings_factory")
+def dpop_settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings whose public URL is the test client's: DPoP proofs name the configured
+    public URL(s), never the Host header (RFC 9449 s4.3 step 9). Import it into a module
+    to use it there."""
+
+    def factory(**overrides: Any) -> Settings:
+        values = {"public_url": "http://testserver", "additional_public_urls": [OTHER_PUBLIC_URL]}
+        return make_settings(tmp_path, **{**values, **overrides})
+
+    return factory
 
 
 def b64(data: bytes) -> str:

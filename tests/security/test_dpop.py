@@ -30,6 +30,7 @@ from tests.security.dpop_support import (
     b64_json,
     bound_token,
     dpop,
+    dpop_settings_factory,  # noqa: F401 - fixture
     sign,
     user_principal,
 )

@@ -21,7 +21,13 @@ from authgate.http.app import create_app
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import bearer
 from tests.helpers import runtime_of
-from tests.security.dpop_support import ProofKey, bound_token, dpop, user_principal
+from tests.security.dpop_support import (
+    ProofKey,
+    bound_token,
+    dpop,
+    dpop_settings_factory,  # noqa: F401 - fixture
+    user_principal,
+)
 
 
 async def chat(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:

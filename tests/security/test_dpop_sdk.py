@@ -14,6 +14,7 @@ from authgate.http.app import create_app
 from authgate.sdk.agent import AgentAuth, DPoPKey
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import bearer, register
+from tests.security.dpop_support import dpop_settings_factory  # noqa: F401 - fixture
 from tests.security.test_dpop_token_endpoint import make_agent
 
 BASE = "http://testserver"

@@ -17,7 +17,13 @@ from fastapi import FastAPI
 from authgate.http.app import create_app
 from authgate.testing import FrozenClock, client_for, lifespan
 from tests.conftest import bearer, login, register
-from tests.security.dpop_support import CHAT_URL, ProofKey, b64_json, dpop
+from tests.security.dpop_support import (
+    CHAT_URL,
+    ProofKey,
+    b64_json,
+    dpop,
+    dpop_settings_factory,  # noqa: F401 - fixture
+)
 
 TOKEN_URL = "http://testserver/oauth2/token"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -33,6 +39,9 @@ async def make_agent(app: FastAPI, *, dpop_required: bool = False) -> tuple[str,
         scopes=["use_agent"],
         owner_user_id=owner.id,
         dpop_required=dpop_required,
+    )
+    await runtime.consents.grant(
+        user_id=owner.id, agent_id=created.client.client_id, scopes=["use_agent"], max_ttl=3600
     )
     return created.client.client_id, created.secret
 

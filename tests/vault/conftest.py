@@ -31,6 +31,7 @@ from tests.federation.conftest import (  # noqa: F401 - fixtures shared with the
     google_settings,
     oidc,
 )
+from tests.helpers import without_cookies
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -50,21 +51,33 @@ class Vaulted:
         return runtime
 
     async def start_connect(self, provider: str, *, token: str | None = None, **params: str) -> str:
-        response = await self.client.get(
-            f"/auth/connect/{provider}", params=params, headers=bearer(token or self.token)
+        response = await without_cookies(
+            self.client,
+            "GET",
+            f"/auth/connect/{provider}",
+            params=params,
+            headers=bearer(token or self.token),
         )
         assert response.status_code == 200, response.text
         return str(response.json()["authUrl"])
 
     async def connect(self, provider: str, **params: str) -> dict[str, Any]:
         callback = await authorize(await self.start_connect(provider, **params))
-        response = await self.client.get(callback, headers=bearer(self.token))
+        response = await without_cookies(self.client, "GET", callback, headers=bearer(self.token))
         assert response.status_code == 200, response.text
         return dict(response.json()["connection"])
 
     async def agent(self, scopes: list[str], *, owner: str | None = None) -> tuple[str, str]:
+        owner = owner or self.user_id
         created = await self.runtime.clients.create(
-            name="mail bot", kind="agent", scopes=scopes, owner_user_id=owner or self.user_id
+            name="mail bot", kind="agent", scopes=scopes, owner_user_id=owner
+        )
+        # The owner lets the agent act for them (token exchange needs it, issue 19 item 4).
+        await self.runtime.consents.grant(
+            user_id=owner,
+            agent_id=created.client.client_id,
+            scopes=scopes,
+            max_ttl=self.runtime.settings.delegation_max_ttl,
         )
         return created.client.client_id, created.secret
 
@@ -82,7 +95,8 @@ class Vaulted:
         return dict(response.json())
 
     async def hand_out(self, provider: str, token: str) -> httpx.Response:
-        return await self.client.post(f"/vault/{provider}/token", headers=bearer(token))
+        url = f"/vault/{provider}/token"
+        return await without_cookies(self.client, "POST", url, headers=bearer(token))
 
     def raw_rows(self) -> list[dict[str, Any]]:
         """The vault table as SQLite holds it, read past authgate with plain SQL."""

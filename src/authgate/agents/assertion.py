@@ -17,6 +17,7 @@ from joserfc.jws import extract_compact
 from joserfc.util import urlsafe_b64decode
 
 from authgate import jsonlimits
+from authgate.agents.okp import weak_okp_key
 from authgate.agents.registry import ClientRegistry, InvalidClientError
 from authgate.clock import Clock, system_clock
 from authgate.keys.keyring import ASYMMETRIC_ALGORITHMS
@@ -105,6 +106,8 @@ def _verify_signature(
     ]
     if alg not in ASYMMETRIC_ALGORITHMS or len(candidates) != 1 or "d" in candidates[0]:
         raise InvalidClientError()
+    if candidates[0].get("kty") == "OKP" and weak_okp_key(candidates[0]):
+        raise InvalidClientError()  # small order: a keyless signature would verify
     try:
         key = KeySet.import_key_set({"keys": candidates}).keys[0]
         return dict(jwt.decode(assertion, key, algorithms=[alg]).claims)

@@ -30,6 +30,7 @@ from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64decode
 
 from authgate import jsonlimits
+from authgate.agents.okp import weak_okp_key
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
 from authgate.errors import DPoPProofError, UseDPoPNonceError
@@ -136,7 +137,11 @@ class NonceSource:
     def accepts(self, nonce: str) -> bool:
         """The nonce of this bucket or of the one before, so none dies the moment it's issued."""
         bucket = self._bucket()
-        return any(hmac.compare_digest(nonce, self._for(b)) for b in (bucket, bucket - 1))
+        # As bytes: compare_digest raises TypeError on a non-ASCII str (a 500, not a 401).
+        presented = nonce.encode("utf-8", "surrogatepass")
+        return any(
+            hmac.compare_digest(presented, self._for(b).encode()) for b in (bucket, bucket - 1)
+        )
 
     def _bucket(self) -> int:
         return int(self._clock() // self._lifetime)
@@ -144,6 +149,17 @@ class NonceSource:
     def _for(self, bucket: int) -> str:
         mac = hmac.new(self._secret, b"dpop-nonce:%d" % bucket, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac[:18]).decode("ascii")
+
+
+def _bases(urls: Sequence[str]) -> tuple[_Target, ...]:
+    """The configured public URLs, normalised, with their path prefix minus the last ``/``."""
+    bases = []
+    for url in urls:
+        target = normalise_uri(url)
+        if target is None:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        bases.append(_Target(origin=target.origin, path=target.path.rstrip("/")))
+    return tuple(bases)
 
 
 def derive_nonce_secret(refresh_secret: str) -> bytes:
@@ -163,6 +179,7 @@ class DPoPVerifier:
         leeway: int = 5,
         nonce_required: bool = False,
         public_url: str | None = None,
+        public_urls: Sequence[str] = (),
         clock: Clock = system_clock,
     ) -> None:
         if iat_window < 1 or leeway < 0:
@@ -172,8 +189,7 @@ class DPoPVerifier:
         self._leeway = leeway
         self._nonce_required = nonce_required
         self.nonces = NonceSource(secret=nonce_secret, lifetime=iat_window, clock=clock)
-        public = normalise_uri(public_url) if public_url else None
-        self._public_origin = public.origin if public else None
+        self._bases = _bases([*([public_url] if public_url else []), *public_urls])
         self._clock = clock
         # A proof is acceptable from iat - leeway to iat + window: remember its jti as long.
         self._replay_ttl = iat_window + leeway + 1
@@ -189,7 +205,7 @@ class DPoPVerifier:
             iat_window=settings.dpop_iat_window,
             leeway=settings.clock_leeway,
             nonce_required=settings.dpop_nonce_required,
-            public_url=settings.public_url,
+            public_urls=(settings.public_url, *settings.additional_public_urls),
             clock=clock,
         )
 
@@ -270,6 +286,8 @@ class DPoPVerifier:
             raise self._fail("private_key")  # s4.3 step 7
         if jwk.get("kty") != _KEYS[alg].key_type:
             raise self._fail("jwk")  # the thumbprint must be of the key the client sent
+        if jwk["kty"] == "OKP" and weak_okp_key(jwk):
+            raise self._fail("weak_key")  # small order: a keyless signature would verify
         try:
             key = _KEYS[alg].import_key(jwk)
             self._algs[alg].check_key(key)
@@ -295,11 +313,21 @@ class DPoPVerifier:
 
     def _htu_matches(self, htu: str, url: str) -> bool:
         claimed, actual = normalise_uri(htu), normalise_uri(url)
-        if claimed is None or actual is None or claimed.path != actual.path:
+        if claimed is None or actual is None:
             return False
-        # Behind a TLS-terminating proxy the server sees http://internal; the client
-        # signed the public URL. Either origin is this server.
-        return claimed.origin in (actual.origin, self._public_origin)
+        if not self._bases:
+            # No public URL configured (library use): the caller's URL is the target.
+            return claimed == actual
+        # The origin is this server's configured public URL, never the Host header the
+        # request came with: a proof made for another server cannot be replayed here by
+        # sending its Host. Behind a proxy that strips a path prefix the app sees the
+        # path without it; the client signed it with it.
+        return any(
+            claimed.origin == base.origin
+            and claimed.path in (base.path + actual.path, actual.path)
+            and claimed.path.startswith(base.path + "/")
+            for base in self._bases
+        )
 
     def _check_nonce(self, claims: dict[str, Any]) -> None:
         if not self._nonce_required:
@@ -324,8 +352,9 @@ class DPoPVerifier:
         # s4.3 step 12: at a resource, the proof covers this token and is made with its key.
         if access_token is not None:
             ath = claims.get("ath")
+            # compare_digest refuses non-ASCII str with TypeError: check, don't crash.
             if not isinstance(ath, str) or not hmac.compare_digest(
-                ath, access_token_hash(access_token)
+                ath.encode("utf-8", "surrogatepass"), access_token_hash(access_token).encode()
             ):
                 raise self._fail("ath")
         if expected_jkt is not None and not hmac.compare_digest(jkt, expected_jkt):

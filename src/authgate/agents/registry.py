@@ -3,6 +3,10 @@
 Client secrets are 256-bit random strings shown once; only their SHA-256 is stored,
 which suffices for secrets of that entropy, and comparison is constant time.
 RFC 6749 s2.3.1: ``client_secret_basic`` (HTTP Basic) and ``client_secret_post``.
+
+A client that registered public keys authenticates with ``private_key_jwt`` only
+(RFC 7523 s2.2): it has no secret, and a secret presented for it is refused, so one
+client has one authentication method (RFC 7591 s2 ``token_endpoint_auth_method``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from authgate.clock import Clock, system_clock
-from authgate.errors import AuthgateError, NotFoundError
+from authgate.errors import AuthgateError, InvalidRequestError, NotFoundError
 from authgate.storage.database import session_factory
 from authgate.storage.models import OAuthClient
 from authgate.storage.store import guarded_session
@@ -80,22 +84,53 @@ class ClientRegistry:
         owner_user_id: str | None = None,
         dpop_required: bool = False,
     ) -> NewClient:
+        """A client that authenticates with a secret, shown once in the answer."""
         secret = secrets.token_urlsafe(32)
-        client = OAuthClient(
+        client = self._new(name, kind, scopes, owner_user_id, dpop_required)
+        client.secret_hash = _hash_secret(secret)
+        await self._add(client)
+        return NewClient(client, secret)
+
+    async def create_with_keys(
+        self,
+        *,
+        name: str,
+        kind: str,
+        scopes: Sequence[str],
+        jwks: dict[str, Any],
+        owner_user_id: str | None = None,
+        dpop_required: bool = False,
+    ) -> OAuthClient:
+        """A ``private_key_jwt`` client: its public keys, and no secret at all."""
+        client = self._new(name, kind, scopes, owner_user_id, dpop_required)
+        client.jwks = jwks
+        await self._add(client)
+        return client
+
+    def _new(
+        self,
+        name: str,
+        kind: str,
+        scopes: Sequence[str],
+        owner_user_id: str | None,
+        dpop_required: bool,
+    ) -> OAuthClient:
+        return OAuthClient(
             client_id=f"{kind[:5]}_{secrets.token_urlsafe(12)}",
             name=name,
             kind=kind,
-            secret_hash=_hash_secret(secret),
+            secret_hash=None,
             scopes=sorted(set(scopes)),
             owner_user_id=owner_user_id,
             dpop_required=dpop_required,
             disabled=False,
             created_at=int(self._clock()),
         )
+
+    async def _add(self, client: OAuthClient) -> None:
         async with guarded_session(self._sessions) as db:
             db.add(client)
             await db.commit()
-        return NewClient(client, secret)
 
     async def get(self, client_id: str) -> OAuthClient | None:
         async with guarded_session(self._sessions) as db:
@@ -114,16 +149,29 @@ class ClientRegistry:
         matches = hmac.compare_digest(stored, _hash_secret(secret))
         if client is None or not matches or client.disabled or client.secret_hash is None:
             raise InvalidClientError()
+        if client.jwks:
+            # A keyed client never authenticates by secret, even one left from before.
+            raise InvalidClientError()
         return client
 
     async def rotate_secret(self, client_id: str) -> str:
+        client = await self.get(client_id)
+        if client is None:
+            raise NotFoundError("No such client")
+        if client.jwks:
+            raise InvalidRequestError(
+                "This client authenticates with private_key_jwt and has no secret to rotate"
+            )
         secret = secrets.token_urlsafe(32)
         await self._update(client_id, secret_hash=_hash_secret(secret))
         return secret
 
     async def set_jwks(self, client_id: str, jwks: dict[str, Any]) -> None:
-        """Register the public keys the client signs ``private_key_jwt`` assertions with."""
-        await self._update(client_id, jwks=jwks)
+        """Register the public keys the client signs ``private_key_jwt`` assertions with.
+
+        Its secret, if it had one, is dropped: from now on it authenticates with keys only.
+        """
+        await self._update(client_id, jwks=jwks, secret_hash=None)
 
     async def disable(self, client_id: str) -> None:
         await self._update(client_id, disabled=True)

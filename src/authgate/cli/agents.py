@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from authgate.accounts.users import normalise_email
-from authgate.agents.registry import NewClient
+from authgate.agents.okp import weak_okp_key
 from authgate.cli.common import fail, run_with_runtime
 from authgate.runtime import Runtime
 from authgate.storage.models import OAuthClient
@@ -34,6 +34,8 @@ def _public_jwks(path: Path | None) -> dict[str, Any] | None:
         raise fail('the JWKS file must hold {"keys": [...]}')
     if any("d" in key for key in keys):
         raise fail("the JWKS file holds a private key: register only public keys")
+    if any(key.get("kty") == "OKP" and weak_okp_key(key) for key in keys):
+        raise fail("the JWKS file holds a weak OKP key (small order or not Ed25519/Ed448)")
     return {"keys": keys}
 
 
@@ -47,29 +49,43 @@ def agents_create(
     ] = None,
     dpop: Annotated[bool, typer.Option("--dpop", help="Require DPoP-bound tokens.")] = False,
 ) -> None:
-    """Create an agent; its client secret is printed once and only a hash is stored."""
+    """Create an agent; its client secret is printed once and only a hash is stored.
+
+    With ``--jwks-file`` the agent authenticates with private_key_jwt only: no secret.
+    """
     jwks = _public_jwks(jwks_file)
 
-    async def action(runtime: Runtime) -> NewClient:
+    async def action(runtime: Runtime) -> tuple[OAuthClient, str | None]:
         user = await runtime.store.user_by_email(normalise_email(owner))
         if user is None:
             raise fail(f"no user {owner}")
-        created = await runtime.clients.create(
-            name=name,
-            kind="agent",
-            scopes=_scopes(scopes),
-            owner_user_id=user.id,
-            dpop_required=dpop,
-        )
-        if jwks is not None:
-            await runtime.clients.set_jwks(created.client.client_id, jwks)
-        await runtime.audit.record("agent.created", user_id=user.id, agent=created.client.client_id)
-        return created
+        fields: dict[str, Any] = {
+            "name": name,
+            "kind": "agent",
+            "scopes": _scopes(scopes),
+            "owner_user_id": user.id,
+            "dpop_required": dpop,
+        }
+        client, secret = await _create(runtime, fields, jwks)
+        await runtime.audit.record("agent.created", user_id=user.id, agent=client.client_id)
+        return client, secret
 
-    created = run_with_runtime(action)
-    typer.echo(f"client_id={created.client.client_id}")
-    typer.echo(f"client_secret={created.secret}")
+    client, secret = run_with_runtime(action)
+    typer.echo(f"client_id={client.client_id}")
+    if secret is None:
+        typer.secho("No client secret: this agent authenticates with private_key_jwt.", err=True)
+        return
+    typer.echo(f"client_secret={secret}")
     typer.secho("Store the secret now: it is not shown again.", err=True)
+
+
+async def _create(
+    runtime: Runtime, fields: dict[str, Any], jwks: dict[str, Any] | None
+) -> tuple[OAuthClient, str | None]:
+    if jwks is not None:
+        return await runtime.clients.create_with_keys(**fields, jwks=jwks), None
+    created = await runtime.clients.create(**fields)
+    return created.client, created.secret
 
 
 @agents_app.command("list")

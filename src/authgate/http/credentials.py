@@ -1,8 +1,10 @@
 """Where a request's access token comes from, and who the device is.
 
 The ``Authorization`` header first: RFC 6750 s2.1 ``Bearer``, or RFC 9449 s7.1 ``DPoP``
-for a sender-constrained token; then the access-token cookie for browsers. A token in
-the URL query is refused outright (RFC 6750 s5.3: URLs end up in logs).
+for a sender-constrained token; else the access-token cookie for browsers. A request
+with a token both in the header and in the cookie is refused (RFC 6750 s2: one method
+per request), and a token in the URL query is refused outright (RFC 6750 s5.3: URLs
+end up in logs).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 
 from authgate.devices import DeviceInfo
-from authgate.errors import MalformedTokenError, TokenInUrlError
+from authgate.errors import MalformedTokenError, MultipleCredentialsError, TokenInUrlError
 
 __all__ = [
+    "ACCESS_TOKEN_SCHEMES",
     "Credential",
     "access_cookie_name",
     "device_info",
@@ -26,6 +29,8 @@ __all__ = [
 ]
 
 _SCHEMES: dict[str, Literal["bearer", "dpop"]] = {"bearer": "bearer", "dpop": "dpop"}
+#: The lower-case ``Authorization`` schemes that carry an access token.
+ACCESS_TOKEN_SCHEMES = frozenset(_SCHEMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +55,17 @@ def extract_credential(conn: HTTPConnection, *, cookie_name: str) -> Credential 
     if conn.scope.get("query_string") and "access_token" in conn.query_params:
         raise TokenInUrlError()
     header = conn.headers.get("authorization")
+    cookie = conn.cookies.get(cookie_name) if "cookie" in conn.headers else None
     if header is not None:
         scheme, _, value = header.partition(" ")
         known = _SCHEMES.get(scheme.lower())  # auth schemes are case-insensitive
         if known is not None:
+            if cookie:
+                raise MultipleCredentialsError()
             token = value.strip()
             if not token:
                 raise MalformedTokenError()
             return Credential(token, known)
-    cookie = conn.cookies.get(cookie_name)
     return Credential(cookie, "cookie") if cookie else None
 
 

@@ -7,8 +7,12 @@ this site or an allowed CORS origin, ``Origin: null`` is refused, and without ``
 a ``Sec-Fetch-Site: cross-site`` is refused.
 
 Requests with an ``Authorization`` header are exempt, since browsers never add one
-cross-site without a CORS preflight. In exchange the auth cookies are removed from such
-a request, so a cookie never authorizes a request that carries a Bearer token.
+cross-site without a CORS preflight. A request that sends an access token in that
+header (``Bearer`` or ``DPoP``) must not carry the access-token cookie as well: it is
+answered 400 ``invalid_request`` (RFC 6750 s2: one method per request), whichever user
+each names, instead of silently choosing one. Otherwise (other schemes, such as client
+authentication with ``Basic``, and the refresh cookie) the auth cookies are removed, so
+a cookie never acts in a request that carries a header credential.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authgate.errors import CsrfError
-from authgate.http.credentials import access_cookie_name, refresh_cookie_name
+from authgate.errors import CsrfError, MultipleCredentialsError
+from authgate.http.credentials import (
+    ACCESS_TOKEN_SCHEMES,
+    access_cookie_name,
+    refresh_cookie_name,
+)
 from authgate.http.error_responses import error_response
 
 __all__ = ["CSRF_EXEMPT", "CSRF_HEADER", "CsrfMiddleware", "csrf_cookie_name", "new_csrf_token"]
@@ -51,9 +59,8 @@ class CsrfMiddleware:
         exempt_paths: Iterable[str] = CSRF_EXEMPT,
     ) -> None:
         self.app = app
-        self._auth_cookies = frozenset(
-            {access_cookie_name(secure_cookies), refresh_cookie_name(secure_cookies)}
-        )
+        self._access_cookie = access_cookie_name(secure_cookies)
+        self._auth_cookies = frozenset({self._access_cookie, refresh_cookie_name(secure_cookies)})
         self._csrf_cookie = csrf_cookie_name(secure_cookies)
         self._origins = frozenset(origin.lower() for origin in allowed_origins)
         self._exempt = frozenset(exempt_paths)
@@ -63,7 +70,13 @@ class CsrfMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if "authorization" in headers:
+        authorization = headers.get("authorization")
+        if authorization is not None:
+            if _sends_a_token(authorization) and self._access_cookie in cookie_parser(
+                headers.get("cookie", "")
+            ):
+                await error_response(MultipleCredentialsError())(scope, receive, send)
+                return
             _drop_cookies(scope, self._auth_cookies)
         elif scope["method"] not in _SAFE_METHODS and scope["path"] not in self._exempt:
             cookies = cookie_parser(headers.get("cookie", ""))
@@ -92,6 +105,10 @@ class CsrfMiddleware:
             return False
         host = headers.get("host", "").lower()
         return origin == f"{scheme}://{host}" or origin in self._origins
+
+
+def _sends_a_token(authorization: str) -> bool:
+    return authorization.partition(" ")[0].lower() in ACCESS_TOKEN_SCHEMES
 
 
 def _drop_cookies(scope: Scope, names: frozenset[str]) -> None:

@@ -38,17 +38,27 @@ async def authenticate_request(
     return await authenticate_connection(request, authenticator, cookie_name=cookie, dpop=dpop)
 
 
+Policy = Literal["allow", "require", "forbid"]
+
+
 def require(
-    *permissions: str, delegation: Literal["allow", "require", "forbid"] = "allow"
+    *permissions: str,
+    delegation: Policy = "forbid",
+    agents: Literal["allow", "forbid"] = "forbid",
 ) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that authenticates the request and demands every given permission.
 
-    ``delegation="forbid"`` refuses agents (on their own or acting for a user);
-    ``"require"`` accepts only an agent acting for a user (RFC 8693 ``act``).
+    By default only a user's own token passes: a delegated token (an agent acting for
+    the user, RFC 8693 ``act``) and an agent's own token (client credentials) get 403,
+    so a route that serves agents says so. ``delegation="allow"`` accepts delegated
+    tokens, ``"require"`` accepts only them; ``agents="allow"`` accepts agents on
+    their own.
     """
     needed = frozenset(permissions)
     if delegation not in ("allow", "require", "forbid"):
         raise ValueError("delegation must be 'allow', 'require' or 'forbid'")
+    if agents not in ("allow", "forbid"):
+        raise ValueError("agents must be 'allow' or 'forbid'")
 
     async def dependency(request: Request) -> Principal:
         principal = request.scope.get(PRINCIPAL_KEY)
@@ -64,10 +74,17 @@ def require(
         missing = needed - principal.permissions
         if missing:
             raise PermissionDeniedError(missing)
-        if delegation == "forbid" and principal.is_agent:
-            raise DelegationPolicyError("This action is for the user, not an agent")
-        if delegation == "require" and not principal.is_delegated:
-            raise DelegationPolicyError("This action needs an agent acting for a user")
+        _check_caller(principal, delegation, agents)
         return principal
 
     return dependency
+
+
+def _check_caller(principal: Principal, delegation: Policy, agents: str) -> None:
+    if principal.is_delegated:
+        if delegation == "forbid":
+            raise DelegationPolicyError("This action is for the user, not an agent acting for them")
+    elif delegation == "require":
+        raise DelegationPolicyError("This action needs an agent acting for a user")
+    elif principal.is_agent and agents == "forbid":
+        raise DelegationPolicyError("This action is for users, not agents")

@@ -21,6 +21,7 @@ from authgate.errors import (
     AuthgateError,
     DPoPBindingError,
     DPoPProofError,
+    MultipleCredentialsError,
     PermissionDeniedError,
     StorageUnavailableError,
 )
@@ -49,6 +50,8 @@ def error_response(exc: AuthgateError) -> JSONResponse:
         headers.update(_dpop_challenge(exc))
     elif isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = _bearer_challenge(exc)
+    elif isinstance(exc, MultipleCredentialsError):
+        headers["WWW-Authenticate"] = f'{REALM}, error="{exc.bearer_error}"'  # RFC 6750 s3.1
     elif isinstance(exc, PermissionDeniedError):
         scope = " ".join(exc.missing)
         headers["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope", scope="{scope}"'

@@ -4,6 +4,11 @@
                                                         "/api": ["use_agent"]})
 
 The longest matching prefix decides; paths under no rule pass through untouched.
+Rules match the normalised path: case-insensitively, so ``/API/admin`` is ``/api/admin``
+whatever the app's router does with case. A path that readers can resolve differently
+(``//``, ``.`` or ``..`` segments, backslashes, encoded ``/``, ``%`` left after the
+server decoded it) is refused with 400 when it, or what it could resolve to, falls
+under a rule (issue 19 item 13), rather than guessed at.
 Pass ``dpop=runtime.dpop`` to accept DPoP-bound tokens (RFC 9449 s7.1).
 Handlers find the ``Principal`` at ``scope["authgate.principal"]`` and
 ``request.state.principal``.
@@ -11,18 +16,21 @@ Handlers find the ``Principal`` at ``scope["authgate.principal"]`` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import unquote
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.agents.dpop import DPoPVerifier
-from authgate.errors import AuthgateError, PermissionDeniedError
+from authgate.errors import AuthgateError, InvalidRequestError, PermissionDeniedError
 from authgate.http.credentials import access_cookie_name
 from authgate.http.dependencies import PRINCIPAL_KEY
 from authgate.http.error_responses import error_response
 from authgate.http.sender import authenticate_connection
 from authgate.sessions.authenticator import Authenticator
+from authgate.urlpaths import has_ambiguous_separators, remove_dot_segments
 
 __all__ = ["AuthMiddleware"]
 
@@ -41,9 +49,9 @@ class AuthMiddleware:
         self.authenticator = authenticator
         # Without a verifier, DPoP-bound tokens are refused (runtime.dpop is the usual one).
         self.dpop = dpop
-        # Longest prefix first, so "/api/admin" wins over "/api".
+        # Longest prefix first, so "/api/admin" wins over "/api"; lower case, as paths are.
         self._rules = sorted(
-            ((prefix.rstrip("/"), frozenset(perms)) for prefix, perms in rules.items()),
+            ((prefix.rstrip("/").lower(), frozenset(perms)) for prefix, perms in rules.items()),
             key=lambda rule: len(rule[0]),
             reverse=True,
         )
@@ -53,7 +61,11 @@ class AuthMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        needed = self._match(scope["path"])
+        try:
+            needed = self._needed(scope)
+        except AuthgateError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
         if needed is None:
             await self.app(scope, receive, send)
             return
@@ -72,8 +84,39 @@ class AuthMiddleware:
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
+    def _needed(self, scope: Scope) -> frozenset[str] | None:
+        """The permissions the request's path needs; 400 for an ambiguous protected path."""
+        path: str = scope["path"].lower()
+        if not _ambiguous(path, scope.get("raw_path")):
+            return self._match(path)
+        if self._match(path) is not None or self._match(_resolved(path)) is not None:
+            raise InvalidRequestError(_AMBIGUOUS)
+        return None
+
     def _match(self, path: str) -> frozenset[str] | None:
         for prefix, needed in self._rules:
             if path == prefix or path.startswith(prefix + "/") or prefix == "":
                 return needed
         return None
+
+
+_AMBIGUOUS = "The request path is ambiguous: send it without //, . or .. segments or %2F"
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
+_ENCODED_SEPARATOR = re.compile(rb"%(?:2f|5c)", re.IGNORECASE)
+
+
+def _ambiguous(path: str, raw_path: object) -> bool:
+    """Whether readers may resolve this (decoded, lower-case) path differently."""
+    # The server decoded the path once: a "%" left in it was encoded twice.
+    if has_ambiguous_separators(path) or "%" in path or _DOT_SEGMENT.search(path):
+        return True
+    # "%2F" decoded to "/" is a separator to this check but maybe not to the app.
+    if isinstance(raw_path, bytes) and b"%" in raw_path:
+        return _ENCODED_SEPARATOR.search(raw_path) is not None
+    return False
+
+
+def _resolved(path: str) -> str:
+    """What an ambiguous path could mean to a lenient reader: separators merged, dots gone."""
+    merged = re.sub(r"/{2,}", "/", unquote(path).replace("\\", "/"))
+    return remove_dot_segments(merged)

@@ -88,7 +88,11 @@ async def token_request_jkt(dpop: DPoPVerifier, conn: HTTPConnection) -> str | N
 
 
 def request_uri(conn: HTTPConnection) -> str:
-    """The target URI of the request as this server received it (RFC 9110 s7.1)."""
+    """The target URI of the request as this server received it (RFC 9110 s7.1).
+
+    Only its path counts when a public URL is configured (always, from Settings): the
+    DPoP verifier takes the origin from configuration, never from this Host header.
+    """
     scope = conn.scope
     scheme = {"ws": "http", "wss": "https"}.get(scope["scheme"], scope["scheme"])
     host = Headers(scope=scope).get("host")

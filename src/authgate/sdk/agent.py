@@ -5,6 +5,9 @@
                                subject_token=user_access_token, scope="use_agent")
     httpx.Client(auth=auth).post(URL + "/api/ai/chat", json={...})
 
+``delegated`` works once the user has consented to this agent (``POST /auth/delegations``
+with the user's own token; docs/agents.md); without it the exchange is refused.
+
 Tokens are renewed shortly before expiry and once after a 401, with a single renewal in
 flight (sync and async). With ``dpop_key`` every request carries an RFC 9449 proof
 (``htm``, ``htu``, ``iat``, ``jti``, and ``ath`` at resources) and a server nonce is

@@ -7,9 +7,9 @@ database round trip, so a logout is effective on the next request without costin
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from authgate.devices import DeviceInfo, fingerprint
+from authgate.devices import DeviceFingerprints, DeviceInfo
 from authgate.errors import (
     DeviceMismatchError,
     InvalidTokenError,
@@ -30,14 +30,16 @@ class Authenticator:
         verifier: TokenVerifier,
         revocations: RevocationList,
         device_check: bool = False,
-        fingerprint_inputs: Sequence[str] = ("user-agent", "ip", "accept-language"),
+        fingerprints: DeviceFingerprints | None = None,
         on_reject: Callable[[str], None] | None = None,
     ) -> None:
         self.verifier = verifier
         self._on_reject = on_reject
         self.revocations = revocations
+        if device_check and fingerprints is None:
+            raise ValueError("device_check needs the server's keyed DeviceFingerprints")
         self._device_check = device_check
-        self._inputs = tuple(fingerprint_inputs)
+        self._fingerprints = fingerprints
 
     @property
     def needs_device(self) -> bool:
@@ -61,8 +63,9 @@ class Authenticator:
             # Fail closed: the revocation view could not be confirmed for too long.
             raise StorageUnavailableError("revocations")
         # Agents are bound by DPoP or their credentials, not by a browser's fingerprint.
-        if self._device_check and device is not None and claims.client_id is None:
-            presented = fingerprint(device, self._inputs)
+        fingerprints = self._fingerprints
+        if self._device_check and fingerprints and device and claims.client_id is None:
+            presented = fingerprints.of(device)
             if not hmac.compare_digest(presented, claims.device_fingerprint):
                 raise DeviceMismatchError()
         return Principal(

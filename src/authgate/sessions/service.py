@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from authgate.audit import AuditTrail
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
-from authgate.devices import DeviceInfo, agent_fingerprint, fingerprint
+from authgate.devices import DeviceFingerprints, DeviceInfo
 from authgate.errors import (
     InvalidTokenError,
     NotFoundError,
@@ -81,7 +81,9 @@ class AuthService:
         self._revocations = revocations
         self._audit = audit
         self._clock = clock
-        self._inputs = tuple(settings.device_fingerprint_inputs)
+        self._fingerprints = DeviceFingerprints.from_secret(
+            settings.refresh_secret(), settings.device_fingerprint_inputs
+        )
         # An access token issued just before a revocation lives at most this long after it.
         self._revocation_ttl = settings.access_token_ttl + settings.clock_leeway
         self.revoker = Revoker(
@@ -99,7 +101,7 @@ class AuthService:
 
     async def start_session(self, user: User, device: DeviceInfo) -> TokenPair:
         now = self._now()
-        device_fp = fingerprint(device, self._inputs)
+        device_fp = self._fingerprints.of(device)
         session = Session(
             id=str(uuid.uuid4()),
             user_id=user.id,
@@ -177,7 +179,7 @@ class AuthService:
             parent_id=parent.id,
             actor=agent_id,
             scopes=sorted(scopes),
-            device_fingerprint=agent_fingerprint(agent_id),
+            device_fingerprint=self._fingerprints.of_agent(agent_id),
             user_agent=None,
             ip=None,
             created_at=now,
@@ -206,7 +208,7 @@ class AuthService:
             kind="agent",
             actor=agent_id,
             scopes=sorted(scopes),
-            device_fingerprint=agent_fingerprint(agent_id),
+            device_fingerprint=self._fingerprints.of_agent(agent_id),
             created_at=now,
             last_used_at=now,
             expires_at=now + self._settings.access_token_ttl,
@@ -303,7 +305,8 @@ class AuthService:
     async def _check_binding(
         self, claims: RefreshClaims, device: DeviceInfo, client_id: str | None
     ) -> None:
-        presented = agent_fingerprint(client_id) if client_id else fingerprint(device, self._inputs)
+        fingerprints = self._fingerprints
+        presented = fingerprints.of_agent(client_id) if client_id else fingerprints.of(device)
         if not hmac.compare_digest(presented, claims.device_fingerprint):
             await self._audit.record(
                 "token.device_mismatch",

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AgentConsent",
     "AuditEntry",
     "AuditEvent",
     "Base",
@@ -234,3 +235,23 @@ class VaultCredential(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AgentConsent(Base):
+    """A user's standing consent that one agent may act for them (RFC 8693 delegation).
+
+    Token exchange for (user, agent) needs this row: the delegation it issues is never
+    wider than ``scopes`` nor longer than ``max_ttl`` seconds. One row per pair; the user
+    creates, changes and withdraws it (``/auth/delegations``), never an agent.
+    """
+
+    __tablename__ = "agent_consents"
+    __table_args__ = (Index("ix_agent_consents_user_agent", "user_id", "agent_id", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(String(64), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    max_ttl: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)

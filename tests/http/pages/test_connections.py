@@ -11,7 +11,7 @@ from authgate.vault.connect import CONNECT_COOKIE
 from tests.conftest import bearer
 from tests.federation.conftest import authorize
 from tests.federation.github_server import GitHubServer
-from tests.helpers import audit_events
+from tests.helpers import audit_events, without_cookies
 from tests.http.pages.forms import ORIGIN, form_token, sign_in
 from tests.vault.conftest import Vaulted, VaultFactory, github_settings, second_user
 
@@ -28,8 +28,12 @@ async def signed_in(vault_app: VaultFactory, **settings: object) -> Vaulted:
 
 
 async def store_key(vaulted: Vaulted, service: str = "openai") -> str:
-    response = await vaulted.client.put(
-        f"/auth/connections/keys/{service}", json={"value": API_KEY}, headers=bearer(vaulted.token)
+    response = await without_cookies(
+        vaulted.client,
+        "PUT",
+        f"/auth/connections/keys/{service}",
+        json={"value": API_KEY},
+        headers=bearer(vaulted.token),
     )
     assert response.status_code == 200, response.text
     return str(response.json()["connection"]["id"])
@@ -121,7 +125,9 @@ async def test_deleting_a_key_removes_it(vault_app: VaultFactory) -> None:
     response = await disconnect(vaulted.client, key)
     assert response.headers["location"] == "/account?notice=key_removed"
     assert vaulted.raw_rows() == []
-    listed = await vaulted.client.get("/auth/connections", headers=bearer(vaulted.token))
+    listed = await without_cookies(
+        vaulted.client, "GET", "/auth/connections", headers=bearer(vaulted.token)
+    )
     assert listed.json() == {"connections": []}
     page = (await vaulted.client.get(response.headers["location"])).text
     assert "The API key has been deleted." in page

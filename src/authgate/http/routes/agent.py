@@ -19,7 +19,10 @@ router = APIRouter(prefix="/api", tags=["agent"], dependencies=[Depends(json_onl
 
 @router.post("/ai/chat")
 async def chat(
-    body: ChatRequest, principal: Annotated[Principal, Depends(require("use_agent"))]
+    body: ChatRequest,
+    principal: Annotated[
+        Principal, Depends(require("use_agent", delegation="allow", agents="allow"))
+    ],
 ) -> dict[str, Any]:
     return {
         "reply": f"Echo: {body.message}",
@@ -31,7 +34,9 @@ async def chat(
 
 @router.get("/admin/users")
 async def list_users(
-    _principal: Annotated[Principal, Depends(require("manage_agent"))],
+    _principal: Annotated[
+        Principal, Depends(require("manage_agent", delegation="allow", agents="allow"))
+    ],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,

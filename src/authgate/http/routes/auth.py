@@ -40,6 +40,8 @@ async def json_only(request: Request) -> None:
 
 router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(json_only)])
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+# The user's own token only: an agent, even acting for the user, may not list, end or
+# log out the user's sessions, nor read the account (require()'s default).
 Authenticated = Annotated[Principal, Depends(require())]
 
 # RFC 6749 s5.1: responses carrying tokens must not be cached.

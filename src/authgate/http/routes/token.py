@@ -4,7 +4,10 @@
 - token exchange (RFC 8693 s2): a user's access token as ``subject_token`` and the
   agent (client authentication or ``actor_token``) as actor; the issued token has
   ``sub`` = the user and ``act.sub`` = the agent, with scope = requested ∩ the user's
-  permissions ∩ the agent's allowed scopes, never wider.
+  permissions ∩ the agent's allowed scopes ∩ what the user consented to, never wider.
+  Holding a user's token is not the user's consent: the user must have consented to
+  this agent beforehand (``POST /auth/delegations``), else ``invalid_grant``; the
+  delegation lives no longer than that consent's ``maxTtl`` (issue 19 item 4).
 - ``refresh_token`` (RFC 6749 s6): a delegation's refresh token, only with the agent
   it was issued to.
 
@@ -133,9 +136,18 @@ async def _token_exchange(
     if subject.is_agent or subject.jkt is not None:
         # No chains: an agent cannot pass on what it was given (RFC 8693 s4.1 nesting).
         raise OAuthRequestError("Only a user's own token can be delegated", error="invalid_grant")
+    consent = await runtime.consents.get(subject.id, agent_id)
+    if consent is None:
+        raise OAuthRequestError(
+            "The user has not authorized this agent to act for them", error="invalid_grant"
+        )
     # vault:<name> needs no role: it reaches only this user's own connections, and only
     # when asked for by name, never by default (docs/vault.md).
-    allowed = {s for s in client.scopes if s in subject.permissions or is_vault_scope(s)}
+    allowed = {
+        s
+        for s in client.scopes
+        if (s in subject.permissions or is_vault_scope(s)) and s in consent.scopes
+    }
     requested = _requested_scopes(form)
     default = {s for s in allowed if not is_vault_scope(s)}
     scopes = sorted(default if requested is None else requested & allowed)
@@ -151,7 +163,7 @@ async def _token_exchange(
         parent,
         agent_id=agent_id,
         scopes=scopes,
-        lifetime=_lifetime(runtime, form),
+        lifetime=min(_lifetime(runtime, form), consent.max_ttl),
         jkt=jkt,
     )
     return _pair_body(pair, scopes, jkt)

@@ -21,7 +21,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/vault", tags=["vault"])
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-Caller = Annotated[Principal, Depends(require())]
+# The vault serves agents: acting for a user, or on their own (keys stored for them).
+Caller = Annotated[Principal, Depends(require(delegation="allow", agents="allow"))]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 

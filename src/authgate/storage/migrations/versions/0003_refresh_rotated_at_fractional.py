@@ -4,7 +4,7 @@ The refresh reuse grace is measured from the moment a token was spent, exactly: 
 seconds made "2 s" run to almost 3 s and let a grace of 0 forgive a replay in the same
 second. Existing values (whole seconds) convert as they are.
 
-Revision ID: 2a733d438fa9
+Revision ID: 0003
 Revises: 0002
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "2a733d438fa9"
+revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from authgate.cli.common import fail, run, settings
+from authgate.cli.common import fail, run, state_settings
 from authgate.config import Settings
 from authgate.errors import AuthgateError
 
@@ -27,7 +27,7 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; the password is prompted for, or read from stdin."""
-    config = settings()
+    config = state_settings()
     unknown = set(role) - set(config.role_permissions)
     if unknown:
         raise fail(f"unknown role(s): {', '.join(sorted(unknown))}")

@@ -24,6 +24,7 @@ from authgate.errors import AuthgateError
 
 __all__ = ["public_url_for", "serve"]
 
+_WORKER_HEALTHCHECK_SECONDS = 60
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (recognised, never bound here)
 
 
@@ -74,7 +75,15 @@ def serve(
     created = _multiprocess_metrics_dir()
     try:
         # Each worker builds its own app from the same environment.
-        uvicorn.run("authgate.http.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run(
+            "authgate.http.app:create_app",
+            factory=True,
+            workers=workers,
+            # uvicorn kills a worker that has not answered its ping in 5 s; a spawned worker
+            # still importing on a busy machine is slow, not dead.
+            timeout_worker_healthcheck=_WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
     finally:
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)

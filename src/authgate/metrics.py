@@ -105,5 +105,6 @@ class Metrics:
         if self._multiprocess_dir is None:
             return generate_latest(self.registry)
         merged = CollectorRegistry()
-        MultiProcessCollector(merged, path=self._multiprocess_dir)
+        # prometheus-client leaves this constructor unannotated.
+        MultiProcessCollector(merged, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(merged)

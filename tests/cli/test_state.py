@@ -110,9 +110,7 @@ def test_the_state_dir_setting_points_every_command_at_one_state(
     assert not (elsewhere / ".authgate").exists()
 
 
-def test_the_default_state_dir_is_dot_authgate_here(
-    env: dict[str, str], tmp_path: Path
-) -> None:
+def test_the_default_state_dir_is_dot_authgate_here(env: dict[str, str], tmp_path: Path) -> None:
     del env["AUTHGATE_STATE_DIR"]
     result = runner.invoke(app, ["audit", "tail"], env=env)
     assert result.exit_code == 1
@@ -175,7 +173,8 @@ async def _grant(agent_id: str) -> None:
     await runtime.start()
     try:
         client = await runtime.clients.get(agent_id)
-        assert client is not None and client.owner_user_id is not None
+        assert client is not None
+        assert client.owner_user_id is not None
         await runtime.auth.start_agent_grant(
             agent_id=agent_id, owner_id=client.owner_user_id, scopes=["use_agent"], jkt=None
         )

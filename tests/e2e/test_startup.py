@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from typer.testing import CliRunner
 
 from authgate.cli import app
@@ -149,6 +148,6 @@ def _wait_for_metadata(base: str, process: subprocess.Popen[bytes]) -> dict[str,
 def test_public_url_for_wildcards_and_ipv6() -> None:
     from authgate.cli.serve import public_url_for
 
-    assert public_url_for("0.0.0.0", 8000) == "http://127.0.0.1:8000"  # noqa: S104
+    assert public_url_for("0.0.0.0", 8000) == "http://127.0.0.1:8000"
     assert public_url_for("::1", 8001) == "http://[::1]:8001"
     assert public_url_for("auth.example", 443, tls=True) == "https://auth.example"

@@ -20,7 +20,9 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Apply pending migrations to AUTHGATE_DATABASE_URL (safe to run concurrently)."""
-    current = run(upgrade_database(state_settings(creates_state=True, needs_secrets=False), revision))
+    current = run(
+        upgrade_database(state_settings(creates_state=True, needs_secrets=False), revision)
+    )
     typer.echo(f"database at revision {current}")
 
 

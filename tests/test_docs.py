@@ -146,3 +146,47 @@ def _check_authgate(args: list[str]) -> None:
     assert result.exit_code == 0, result.output
     for option in (arg.split("=", 1)[0] for arg in args if arg.startswith("--")):
         assert option in result.output, f"authgate {' '.join(path)} has no {option}"
+
+
+def test_version_changelog_and_licence_agree() -> None:
+    """Issue 20 item 3: a version, a changelog entry for it, the full MIT licence."""
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f"## {version} " in (ROOT / "CHANGELOG.md").read_text()
+    licence = (ROOT / "LICENSE").read_text()
+    assert licence.startswith("MIT License")
+    assert "Permission is hereby granted, free of charge" in licence
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in licence
+
+
+@pytest.mark.parametrize(
+    ("request_options", "status"),
+    [
+        pytest.param(
+            {"content": b"{}" + b" " * 70000, "headers": {"content-type": "application/json"}},
+            413,
+            id="too-large",
+        ),
+        pytest.param(
+            {"content": b"email=a", "headers": {"content-type": "text/plain"}},
+            415,
+            id="not-json",
+        ),
+        pytest.param(
+            {"content": b"{", "headers": {"content-type": "application/json"}},
+            400,
+            id="bad-json",
+        ),
+    ],
+)
+async def test_error_table_shows_the_bodies_the_api_sends(
+    client: Any, request_options: dict[str, Any], status: int
+) -> None:
+    """Issue 20 item 10: the README's error table is what clients get."""
+    import json
+
+    response = await client.post("/auth/login", **request_options)
+    assert response.status_code == status
+    row = next(line for line in README.read_text().splitlines() if f"| {status} |" in line)
+    assert f"`{json.dumps(response.json(), separators=(', ', ': '))}`" in row

@@ -42,8 +42,6 @@ def serve(
     """Serve the authgate API with uvicorn (HTTPS directly with --ssl-certfile/--ssl-keyfile)."""
     import uvicorn
 
-    from authgate.logconfig import log_config, resolve_log_format
-
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise fail("--ssl-certfile and --ssl-keyfile go together")
     _default_public_url(host, port, tls=ssl_certfile is not None)
@@ -56,17 +54,7 @@ def serve(
             "--workers > 1 needs shared hot state: set AUTHGATE_REDIS_URL (see docs/deploy.md)"
         )
     _preflight(config)
-    log_format = resolve_log_format(config.log_format, env=config.env, tty=sys.stderr.isatty())
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": config.log_level,
-        "log_config": log_config(config.log_level, log_format),
-        "proxy_headers": False,
-        "server_header": False,
-        "ssl_certfile": str(ssl_certfile) if ssl_certfile else None,
-        "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None,
-    }
+    options = _uvicorn_options(config, host, port, ssl_certfile, ssl_keyfile)
     if workers == 1:
         from authgate.http.app import create_app
 
@@ -87,6 +75,24 @@ def serve(
     finally:
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)
+
+
+def _uvicorn_options(
+    config: Settings, host: str, port: int, certfile: Path | None, keyfile: Path | None
+) -> dict[str, Any]:
+    from authgate.logconfig import log_config, resolve_log_format
+
+    log_format = resolve_log_format(config.log_format, env=config.env, tty=sys.stderr.isatty())
+    return {
+        "host": host,
+        "port": port,
+        "log_level": config.log_level,
+        "log_config": log_config(config.log_level, log_format),
+        "proxy_headers": False,
+        "server_header": False,
+        "ssl_certfile": str(certfile) if certfile else None,
+        "ssl_keyfile": str(keyfile) if keyfile else None,
+    }
 
 
 def public_url_for(host: str, port: int, *, tls: bool = False) -> str:

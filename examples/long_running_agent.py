@@ -9,7 +9,7 @@
    before it expires. When the user revokes the delegation (or logs out), the next
    renewal fails and the agent stops.
 
-    python examples/long_running_agent.py --base-url http://127.0.0.1:8000 \\
+    .venv/bin/python examples/long_running_agent.py --base-url http://127.0.0.1:8000 \\
         --client-id ID --client-secret SECRET --email ada@example.com --password ... \\
         --steps 100 --interval 30
 """

@@ -189,9 +189,10 @@ class Settings(BaseSettings):
     oidc_provider_settings: dict[str, dict[str, str]] = Field(default_factory=dict)
     oauth_state_secret: SecretStr | None = None
     oauth_http_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
-    post_login_redirect: str = "/"
+    post_login_redirect: str = "/account"  # a page that exists, as the /login button uses
     allowed_redirects: CommaList = Field(default_factory=list)
-    log_format: Literal["json", "text"] = "json"
+    # auto: human-readable text on a terminal in development, JSON lines otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     # Hardening (docs/hardening.md). Limits use the `limits` notation: "5 per 15 minutes".
     rate_limit_enabled: bool = True

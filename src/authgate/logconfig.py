@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["JsonFormatter", "RedactingFilter", "log_config", "redact"]
+__all__ = ["JsonFormatter", "RedactingFilter", "log_config", "redact", "resolve_log_format"]
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
@@ -67,6 +67,13 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = record.exc_info[0].__name__  # the type only: no values
         return json.dumps(entry, ensure_ascii=False)
+
+
+def resolve_log_format(fmt: str, *, env: str, tty: bool) -> str:
+    """``auto`` is text for a person at a terminal in development, JSON for collectors."""
+    if fmt != "auto":
+        return fmt
+    return "text" if tty and env == "development" else "json"
 
 
 def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:

@@ -7,9 +7,11 @@ raw path, whose cardinality an attacker controls).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -19,6 +21,9 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # Set by `authgate serve --workers N`: prometheus-client then writes every sample
+        # to a file there, and a scrape answers the sum over all workers.
+        self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.logins = Counter(
@@ -106,4 +111,9 @@ class Metrics:
         self.latency.labels(method, route, f"{status // 100}xx").observe(seconds)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        # prometheus-client leaves this constructor unannotated.
+        MultiProcessCollector(merged, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)

@@ -26,7 +26,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     monkeypatch.chdir(tmp_path)
     for name in ("JWT_ACCESS_SECRET", "JWT_REFRESH_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    return {
+    env = {
         "AUTHGATE_ENV": "test",
         "AUTHGATE_STATE_DIR": str(tmp_path / "state"),
         "JWT_ACCESS_SECRET": generate_secret(),
@@ -34,6 +34,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
         "AUTHGATE_ARGON2_TIME_COST": "1",
         "AUTHGATE_ARGON2_MEMORY_KIB": "8192",
     }
+    # The state a server would have made: commands other than serve never create it.
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    return env
 
 
 def test_secrets_generate_prints_two_distinct_strong_secrets() -> None:

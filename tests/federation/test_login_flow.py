@@ -197,6 +197,20 @@ async def test_redirect_query_parameter_and_default_target(
     assert callback.headers["location"] == "/app"
 
 
+async def test_redirect_by_default_ends_on_the_account_page(
+    oauth_app: AppFactory, oidc: MockProvider
+) -> None:
+    """Issue 20 item 7: not `/`, which is no page, but `/account`, as `/login` does."""
+    _, client = await oauth_app(**google_settings(oidc))
+    response = await client.get("/auth/oauth/google", params={"redirect": "true"})
+    callback = await client.get(await authorize(response.headers["location"]))
+    assert callback.status_code == 303
+    assert callback.headers["location"] == "/account"
+    page = await client.get("/account")
+    assert page.status_code == 200
+    assert "Sign out" in page.text or "session" in page.text.lower()
+
+
 async def test_returning_identity_signs_in_the_same_user(
     oauth_app: AppFactory, oidc: MockProvider
 ) -> None:

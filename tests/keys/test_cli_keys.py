@@ -23,7 +23,8 @@ runner = CliRunner()
 
 
 def environment(state_dir: Path, **extra: str) -> dict[str, str]:
-    return {
+    """The environment of an instance whose database exists (the CLI never creates one)."""
+    env = {
         "AUTHGATE_ENV": "test",
         "AUTHGATE_STATE_DIR": str(state_dir),
         "AUTHGATE_SIGNING_ALG": "ES256",
@@ -32,6 +33,8 @@ def environment(state_dir: Path, **extra: str) -> dict[str, str]:
         "JWT_REFRESH_SECRET": generate_secret(),
         **extra,
     }
+    ok(env, "db", "upgrade")
+    return env
 
 
 @pytest.fixture

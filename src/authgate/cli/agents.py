@@ -107,7 +107,9 @@ def agents_rotate_secret(client_id: Annotated[str, typer.Argument()]) -> None:
 
     async def action(runtime: Runtime) -> str:
         secret = await runtime.clients.rotate_secret(client_id)
-        await runtime.auth.revoke_agent(client_id)
+        await runtime.audit.record("agent.secret_rotated", agent=client_id)
+        # Its own reason, so the audit trail tells a re-key from a disable.
+        await runtime.auth.revoke_agent(client_id, reason="agent_secret_rotated")
         return secret
 
     typer.echo(f"client_secret={run_with_runtime(action)}")
@@ -119,6 +121,7 @@ def agents_disable(client_id: Annotated[str, typer.Argument()]) -> None:
 
     async def action(runtime: Runtime) -> int:
         await runtime.clients.disable(client_id)
-        return await runtime.auth.revoke_agent(client_id)
+        await runtime.audit.record("agent.disabled", agent=client_id)
+        return await runtime.auth.revoke_agent(client_id, reason="agent_disabled")
 
     typer.echo(f"disabled {client_id}; revoked {run_with_runtime(action)} grants")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from authgate.cli.common import run, settings
+from authgate.cli.common import run, state_settings
 from authgate.config import Settings
 
 __all__ = ["audit_app"]
@@ -20,7 +20,7 @@ def audit_tail(
     event: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
 ) -> None:
     """Show the most recent audit events, oldest first."""
-    for line in run(_audit_lines(settings(), limit, event)):
+    for line in run(_audit_lines(state_settings(), limit, event)):
         typer.echo(line)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from authgate.cli.common import fail, run, settings
+from authgate.cli.common import fail, run, state_settings
 from authgate.config import Settings
 from authgate.errors import AuthgateError
 
@@ -20,7 +20,9 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Apply pending migrations to AUTHGATE_DATABASE_URL (safe to run concurrently)."""
-    current = run(upgrade_database(settings(check_secrets=False), revision))
+    current = run(
+        upgrade_database(state_settings(creates_state=True, needs_secrets=False), revision)
+    )
     typer.echo(f"database at revision {current}")
 
 
@@ -29,7 +31,7 @@ def db_current() -> None:
     """Show the database's revision and the head this authgate expects."""
     from authgate.storage.migrate import head_revision
 
-    current = run(_db_current(settings(check_secrets=False)))
+    current = run(_db_current(state_settings(needs_secrets=False)))
     typer.echo(f"database at revision {current or 'none'}; head is {head_revision()}")
     if current != head_revision():
         raise typer.Exit(code=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from authgate.cli.common import fail, settings
+from authgate.cli.common import fail, raw_settings, secrets_source, settings
 from authgate.config import validate_secrets
 from authgate.errors import ConfigurationError
 from authgate.secretstrength import check_secret, generate_secret
@@ -25,6 +25,8 @@ def secrets_generate() -> None:
 @secrets_app.command("check")
 def secrets_check() -> None:
     """Report the strength of the configured secrets without printing them."""
+    # Never generate secrets just to check them: say where they come from, or refuse.
+    typer.echo(f"authgate: using secrets from {secrets_source(raw_settings())}", err=True)
     config = settings(check_secrets=False)
     failed = False
     for name, value in (

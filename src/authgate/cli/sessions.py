@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from authgate.cli.common import run, settings
+from authgate.cli.common import run, state_settings
 from authgate.config import Settings
 
 __all__ = ["sessions_app"]
@@ -15,7 +15,7 @@ sessions_app = typer.Typer(help="Session housekeeping.", no_args_is_help=True)
 @sessions_app.command("cleanup")
 def sessions_cleanup() -> None:
     """Delete expired and long-revoked sessions now (the server also does it periodically)."""
-    removed = run(_cleanup(settings()))
+    removed = run(_cleanup(state_settings()))
     typer.echo(f"removed {removed} sessions")
 
 

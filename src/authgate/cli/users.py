@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from authgate.cli.common import fail, run, settings
+from authgate.accounts.users import check_email
+from authgate.cli.common import fail, run, state_settings
 from authgate.config import Settings
-from authgate.errors import AuthgateError
+from authgate.errors import AuthgateError, InvalidRequestError
 
 __all__ = ["users_app"]
 
@@ -27,13 +28,17 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; the password is prompted for, or read from stdin."""
-    config = settings()
+    try:
+        email = check_email(email)  # the API's rule, before asking for a password
+    except InvalidRequestError as exc:
+        raise fail(exc.message) from None
+    config = state_settings()
     unknown = set(role) - set(config.role_permissions)
     if unknown:
         raise fail(f"unknown role(s): {', '.join(sorted(unknown))}")
     password = _read_password(password_stdin)
     user_id = run(_create_user(config, email, password, name, role))
-    typer.echo(f"created user {user_id} <{email.strip().lower()}> roles={','.join(role)}")
+    typer.echo(f"created user {user_id} <{email}> roles={','.join(role)}")
 
 
 def _read_password(from_stdin: bool) -> str:

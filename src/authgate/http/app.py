@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings, load_settings
-from authgate.http import pages
+from authgate.http import apidocs, pages
 from authgate.http.error_responses import install_error_handlers
 from authgate.http.hardening import install_hardening
 from authgate.http.routes import (
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         summary="Authentication for AI-agent APIs",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by apidocs from the package, not a CDN
+        redoc_url=None,
     )
     app.state.authgate = runtime
     install_error_handlers(app)
@@ -64,4 +66,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(connections.router)
     app.include_router(vault.router)
     pages.install(app)
+    apidocs.install(app)
     return app

@@ -225,10 +225,11 @@ class AuthService:
             jkt=jkt,
         )
 
-    async def revoke_agent(self, agent_id: str) -> int:
-        """An agent disabled or re-keyed: every grant it holds ends now."""
+    async def revoke_agent(self, agent_id: str, *, reason: str = "agent_disabled") -> int:
+        """An agent disabled (``agent_disabled``) or re-keyed (``agent_secret_rotated``):
+        every grant it holds ends now, audited with that reason."""
         session_ids = await self._store.actor_session_ids(agent_id)
-        return len(await self._revoke(session_ids, "agent_disabled", f"agent:{agent_id}", None))
+        return len(await self._revoke(session_ids, reason, f"agent:{agent_id}", None))
 
     async def delegations(self, user_id: str) -> Sequence[Session]:
         return await self._store.active_sessions(user_id, self._now(), kind="delegation")

@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from authgate.accounts.users import normalise_email
+from authgate.accounts.users import check_email, normalise_email
 from authgate.errors import (
     CsrfError,
     InvalidCredentialsError,
+    InvalidRequestError,
     PasswordPolicyError,
     RegistrationError,
 )
@@ -229,8 +229,8 @@ async def register_submit(request: Request, runtime: RuntimeDep) -> Response:
     name = text(form, "name", limit=_MAX_NAME).strip()
     page: dict[str, Any] = {"next_path": next_path, "email": email, "name": name}
     try:
-        email = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError:
+        email = check_email(email)
+    except InvalidRequestError:
         return _register_page(
             request, runtime, status_code=400, error="Enter a valid email address.", **page
         )

@@ -133,16 +133,42 @@ async def logout_all(
     return response
 
 
+# Agents are welcome here explicitly: /auth/me is how a caller learns who it is.
+AnyCaller = Annotated[Principal, Depends(require(delegation="allow"))]
+
+
 @router.get("/me")
-async def me(principal: Authenticated, runtime: RuntimeDep) -> dict[str, Any]:
+async def me(principal: AnyCaller, runtime: RuntimeDep) -> dict[str, Any]:
+    """The caller: a user (with ``actor`` when an agent acts for them), or an agent."""
+    if principal.id.startswith("agent:"):
+        return await _agent_json(principal, runtime)
     user = await runtime.store.user_by_id(principal.id)
     if user is None:
         raise InvalidCredentialsError()
     identities = [identity_json(i) for i in await runtime.oauth.identities(user.id)]
-    return {
+    body = {
         **user_json(user, sorted(principal.permissions)),
         "sessionId": principal.session_id,
         "identities": identities,
+    }
+    if principal.actor is not None:
+        body["actor"] = principal.actor  # RFC 8693 s4.1: the agent acting for this user
+    return body
+
+
+async def _agent_json(principal: Principal, runtime: Runtime) -> dict[str, Any]:
+    """An agent on its own (client credentials) has no profile: its registration instead."""
+    client_id = principal.client_id or principal.id.removeprefix("agent:")
+    client = await runtime.clients.get(client_id)
+    return {
+        "id": principal.id,
+        "kind": "agent",
+        "clientId": client_id,
+        "name": client.name if client else None,
+        "ownerId": client.owner_user_id if client else None,
+        "permissions": sorted(principal.permissions),
+        "sessionId": principal.session_id,
+        "dpopBound": principal.jkt is not None,
     }
 
 

@@ -35,6 +35,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
+    assert runner.invoke(app, ["db", "upgrade"], env=values).exit_code == 0
     created = runner.invoke(
         app, ["users", "create", "--email", "ada@example.com"], input=PASSWORD + "\n", env=values
     )

@@ -207,6 +207,7 @@ class Settings(BaseSettings):
     # Accounts (docs/accounts.md): mail, email verification, recovery, second factors.
     # smtp:// upgrades with STARTTLS, smtps:// speaks TLS from the start (RFC 3207, 8314).
     smtp_url: SecretStr | None = None
+    smtp_ca_file: Path | None = None  # a private CA for the SMTP server's certificate
     mail_from: str = "authgate <noreply@localhost>"
     mail_timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
     # At most this many mails to one address per hour (sign-up, resets, changes).

@@ -46,7 +46,14 @@ carry token, secret or password values.
     │   ├── CredentialNotFoundError         404
     │   ├── CredentialConflictError         409
     │   └── ReconsentRequiredError          409
-    └── StorageUnavailableError             503 (.store)
+    ├── StorageUnavailableError             503 (.store)
+    └── AccountError                        (accounts: links, verification, MFA)
+        ├── InvalidLinkError                400
+        ├── EmailNotVerifiedError           403
+        ├── FeatureUnavailableError         404
+        ├── SecondFactorError               401
+        ├── SecondFactorLockedError         429 (.retry_after)
+        └── StepUpRequiredError             401 (.max_age)
 """
 
 from __future__ import annotations
@@ -55,6 +62,13 @@ from collections.abc import Iterable
 
 __all__ = [
     "AccountDisabledError",
+    "AccountError",
+    "EmailNotVerifiedError",
+    "FeatureUnavailableError",
+    "InvalidLinkError",
+    "SecondFactorError",
+    "SecondFactorLockedError",
+    "StepUpRequiredError",
     "AuthenticationError",
     "AuthgateError",
     "CodeExchangeError",
@@ -420,4 +434,60 @@ class StorageUnavailableError(AuthgateError):
 
     def __init__(self, store: str = "database", message: str | None = None) -> None:
         self.store = store
+        super().__init__(message)
+
+
+class AccountError(AuthgateError):
+    """The account lifecycle: mailed links, verification, second factors."""
+
+    error = "Account error"
+
+
+class InvalidLinkError(AccountError):
+    """A mailed link that is unknown, altered, expired or already used (all alike)."""
+
+    error = "Invalid link"
+    message = "This link is invalid, has expired or was already used; ask for a new one"
+    status_code = 400
+
+
+class EmailNotVerifiedError(AccountError):
+    error = "Email not verified"
+    message = "Confirm your email address with the link we sent before signing in"
+    status_code = 403
+
+
+class FeatureUnavailableError(AccountError):
+    error = "Not available"
+    message = "This feature is not enabled on this server"
+    status_code = 404
+
+
+class SecondFactorError(AccountError):
+    """A wrong, replayed or expired one-time code, recovery code or passkey assertion."""
+
+    error = "Invalid second factor"
+    message = "The code is not valid; try again"
+    status_code = 401
+
+
+class SecondFactorLockedError(AccountError):
+    error = "Too many attempts"
+    message = "Too many wrong codes; second-factor checks are locked for a while"
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__()
+
+
+class StepUpRequiredError(AccountError):
+    """RFC 9470 s3: the token's authentication is too weak or too old for this action."""
+
+    error = "Step-up required"
+    message = "This action needs a recent second factor: verify it and retry"
+    status_code = 401
+
+    def __init__(self, max_age: int | None = None, message: str | None = None) -> None:
+        self.max_age = max_age
         super().__init__(message)

@@ -64,6 +64,21 @@ class UserService:
         )
         return await self._store.add_user(user)
 
+    async def hash_new_password(self, password: str, *, email: str) -> str:
+        """The hash of an acceptable new password (policy checked first)."""
+        check_password_policy(password, min_length=self._min, max_length=self._max, email=email)
+        return await anyio.to_thread.run_sync(self._hasher.hash, password)
+
+    async def store_password(self, user_id: str, password_hash: str) -> None:
+        await self._store.set_password_hash(user_id, password_hash, changed_at=int(self._clock()))
+
+    async def change_password(self, user: User, current: str, new: str) -> None:
+        """Needs the current password; the caller revokes the other sessions."""
+        ok = await anyio.to_thread.run_sync(self._hasher.verify, user.password_hash, current)
+        if not ok:
+            raise InvalidCredentialsError("The current password is not correct")
+        await self.store_password(user.id, await self.hash_new_password(new, email=user.email))
+
     async def authenticate(self, email: str, password: str) -> User:
         """The same error, and the same argon2 work, for unknown email and wrong password."""
         user = await self._store.user_by_email(normalise_email(email))

@@ -175,10 +175,10 @@ class MailOutbox:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, within: float = 10.0) -> None:
         """Wait for queued mails (shutdown, and tests that read the mailbox)."""
         if self._pending:
-            await asyncio.wait(set(self._pending), timeout=timeout)
+            await asyncio.wait(set(self._pending), timeout=within)
 
     async def _deliver(self, mail: Mail) -> None:
         try:

@@ -21,7 +21,8 @@ _SUBJECTS = {
 def _environment(html: bool) -> Environment:
     return Environment(
         loader=PackageLoader("authgate", "templates/mail"),
-        autoescape=html,
+        # Plain-text mail is not HTML: escaping it would garble it; the HTML part escapes.
+        autoescape=html,  # noqa: S701
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )

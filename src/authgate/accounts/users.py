@@ -8,7 +8,11 @@ import anyio.to_thread
 
 from authgate.accounts.passwords import PasswordHasher, check_password_policy
 from authgate.clock import Clock, system_clock
-from authgate.errors import InvalidCredentialsError, RegistrationClosedError
+from authgate.errors import (
+    EmailNotVerifiedError,
+    InvalidCredentialsError,
+    RegistrationClosedError,
+)
 from authgate.storage.models import User
 from authgate.storage.store import SqlStore
 
@@ -30,7 +34,9 @@ class UserService:
         password_min_length: int = 8,
         password_max_length: int = 128,
         clock: Clock = system_clock,
+        require_verified_email: bool = False,
     ) -> None:
+        self._require_verified = require_verified_email
         self._store = store
         self._hasher = hasher
         self._default_roles = list(default_roles)
@@ -86,6 +92,8 @@ class UserService:
         ok = await anyio.to_thread.run_sync(self._hasher.verify, stored, password)
         if not ok or user is None:
             raise InvalidCredentialsError()
+        if self._require_verified and not user.email_verified:
+            raise EmailNotVerifiedError()
         if self._hasher.needs_rehash(user.password_hash or ""):
             new_hash = await anyio.to_thread.run_sync(self._hasher.hash, password)
             await self._store.set_password_hash(user.id, new_hash)

@@ -140,6 +140,72 @@ class AccountStore:
             )
             await db.commit()
 
+    async def passkey_count(self, user_id: str) -> int:
+        async with self._db() as db:
+            query = select(func.count()).select_from(Passkey).where(Passkey.user_id == user_id)
+            return int((await db.execute(query)).scalar_one())
+
+    async def advance_totp_step(self, user_id: str, step: int) -> bool:
+        """Record ``step`` as used; False if it (or a later one) already was."""
+        async with self._db() as db:
+            result = await db.execute(
+                update(User)
+                .where(
+                    User.id == user_id,
+                    or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+                )
+                .values(totp_last_step=step)
+            )
+            await db.commit()
+            return int(getattr(result, "rowcount", 0)) == 1
+
+    async def replace_recovery_codes(self, user_id: str, hashes: list[str], now: int) -> None:
+        async with self._db() as db:
+            await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+            db.add_all(RecoveryCode(code_hash=h, user_id=user_id, created_at=now) for h in hashes)
+            await db.commit()
+
+    async def spend_recovery_code(self, user_id: str, code_hash: str, now: int) -> bool:
+        async with self._db() as db:
+            result = await db.execute(
+                update(RecoveryCode)
+                .where(
+                    RecoveryCode.user_id == user_id,
+                    RecoveryCode.code_hash == code_hash,
+                    RecoveryCode.used_at.is_(None),
+                )
+                .values(used_at=now)
+            )
+            await db.commit()
+            return int(getattr(result, "rowcount", 0)) == 1
+
+    async def recovery_codes_left(self, user_id: str) -> int:
+        async with self._db() as db:
+            query = (
+                select(func.count())
+                .select_from(RecoveryCode)
+                .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+            )
+            return int((await db.execute(query)).scalar_one())
+
+    async def count_mfa_failure(self, user_id: str, *, now: int, limit: int, lockout: int) -> None:
+        async with self._db() as db:
+            user = await db.get(User, user_id, with_for_update=True)
+            if user is None:
+                return
+            user.mfa_failures = (user.mfa_failures or 0) + 1
+            if user.mfa_failures >= limit:
+                user.mfa_failures = 0
+                user.mfa_locked_until = now + lockout
+            await db.commit()
+
+    async def record_second_factor(self, session_id: str, amr: list[str], now: int) -> None:
+        async with self._db() as db:
+            await db.execute(
+                update(Session).where(Session.id == session_id).values(amr=amr, mfa_at=now)
+            )
+            await db.commit()
+
     async def disable_agents(self, user_id: str) -> list[str]:
         """Disable every agent the user answers for; their ids, to revoke their grants."""
         async with self._db() as db:

@@ -16,11 +16,12 @@ import asyncio
 import hashlib
 import logging
 import ssl
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -172,6 +173,12 @@ class MailOutbox:
     def send(self, mail: Mail) -> None:
         """Queue ``mail``; the caller's request goes on at once."""
         task = asyncio.get_running_loop().create_task(self._deliver(mail))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the request (forgot-password's lookup and mail)."""
+        task = asyncio.get_running_loop().create_task(work)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

@@ -78,10 +78,12 @@ class UserService:
     async def store_password(self, user_id: str, password_hash: str) -> None:
         await self._store.set_password_hash(user_id, password_hash, changed_at=int(self._clock()))
 
+    async def password_matches(self, user: User, password: str) -> bool:
+        return await anyio.to_thread.run_sync(self._hasher.verify, user.password_hash, password)
+
     async def change_password(self, user: User, current: str, new: str) -> None:
         """Needs the current password; the caller revokes the other sessions."""
-        ok = await anyio.to_thread.run_sync(self._hasher.verify, user.password_hash, current)
-        if not ok:
+        if not await self.password_matches(user, current):
             raise InvalidCredentialsError("The current password is not correct")
         await self.store_password(user.id, await self.hash_new_password(new, email=user.email))
 

@@ -15,6 +15,8 @@ from authgate.http import pages
 from authgate.http.error_responses import install_error_handlers
 from authgate.http.hardening import install_hardening
 from authgate.http.routes import (
+    accounts,
+    admin_users,
     agent,
     auth,
     connections,
@@ -72,5 +74,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(delegations.router)
     app.include_router(connections.router)
     app.include_router(vault.router)
+    app.include_router(accounts.router)
+    app.include_router(admin_users.router)
     pages.install(app)
     return app

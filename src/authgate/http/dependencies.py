@@ -8,14 +8,20 @@ from typing import Literal
 from fastapi import Request
 
 from authgate.agents.dpop import DPoPVerifier
-from authgate.errors import DelegationPolicyError, PermissionDeniedError
+from authgate.errors import DelegationPolicyError, PermissionDeniedError, StepUpRequiredError
 from authgate.http.credentials import access_cookie_name
 from authgate.http.sender import authenticate_connection
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.sessions.authenticator import Authenticator
 
-__all__ = ["PRINCIPAL_KEY", "authenticate_request", "get_runtime", "require"]
+__all__ = [
+    "PRINCIPAL_KEY",
+    "authenticate_request",
+    "check_authentication",
+    "get_runtime",
+    "require",
+]
 
 #: Where the middleware leaves the principal in the ASGI scope.
 PRINCIPAL_KEY = "authgate.principal"
@@ -38,13 +44,27 @@ async def authenticate_request(
     return await authenticate_connection(request, authenticator, cookie_name=cookie, dpop=dpop)
 
 
+def check_authentication(principal: Principal, now: float, mfa: bool, max_age: int | None) -> None:
+    """RFC 9470 s3: refuse a token whose authentication is too weak or too old."""
+    if mfa and principal.acr != "aal2":
+        raise StepUpRequiredError(max_age)
+    if max_age is not None and (principal.auth_time is None or now - principal.auth_time > max_age):
+        raise StepUpRequiredError(max_age)
+
+
 def require(
-    *permissions: str, delegation: Literal["allow", "require", "forbid"] = "allow"
+    *permissions: str,
+    delegation: Literal["allow", "require", "forbid"] = "allow",
+    mfa: bool = False,
+    max_age: int | None = None,
 ) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that authenticates the request and demands every given permission.
 
     ``delegation="forbid"`` refuses agents (on their own or acting for a user);
     ``"require"`` accepts only an agent acting for a user (RFC 8693 ``act``).
+    ``mfa=True`` demands a second factor (``acr`` aal2); ``max_age`` that the person
+    authenticated at most that many seconds ago. Either refusal is RFC 9470's 401
+    ``insufficient_user_authentication``, so the client can step up and retry.
     """
     needed = frozenset(permissions)
     if delegation not in ("allow", "require", "forbid"):
@@ -68,6 +88,8 @@ def require(
             raise DelegationPolicyError("This action is for the user, not an agent")
         if delegation == "require" and not principal.is_delegated:
             raise DelegationPolicyError("This action needs an agent acting for a user")
+        if mfa or max_age is not None:
+            check_authentication(principal, get_runtime(request).clock(), mfa, max_age)
         return principal
 
     return dependency

@@ -22,6 +22,8 @@ from authgate.errors import (
     DPoPBindingError,
     DPoPProofError,
     PermissionDeniedError,
+    SecondFactorLockedError,
+    StepUpRequiredError,
 )
 
 __all__ = ["error_response", "install_error_handlers"]
@@ -48,12 +50,24 @@ def error_response(exc: AuthgateError) -> JSONResponse:
     elif isinstance(exc, PermissionDeniedError):
         scope = " ".join(exc.missing)
         headers["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope", scope="{scope}"'
+    elif isinstance(exc, StepUpRequiredError):
+        headers["WWW-Authenticate"] = _step_up_challenge(exc)
+    elif isinstance(exc, SecondFactorLockedError):
+        headers["Retry-After"] = str(exc.retry_after)
     elif exc.status_code == 503:
         # RFC 9110 s10.2.3: a store outage is temporary; tell clients when to retry.
         headers["Retry-After"] = "1"
     return JSONResponse(
         {"error": exc.error, "message": exc.message}, status_code=exc.status_code, headers=headers
     )
+
+
+def _step_up_challenge(exc: StepUpRequiredError) -> str:
+    # RFC 9470 s3: insufficient_user_authentication, with what would satisfy the resource.
+    challenge = f'{REALM}, error="insufficient_user_authentication", acr_values="aal2"'
+    if exc.max_age is not None:
+        challenge += f', max_age="{exc.max_age}"'
+    return challenge
 
 
 def _bearer_challenge(exc: AuthenticationError) -> str:

@@ -41,6 +41,7 @@ carry token, secret or password values.
     │   ├── IdTokenError                    (.claim)
     │   ├── RedirectNotAllowedError
     │   ├── AccountDisabledError            403
+    │   ├── UnverifiedAccountError          409
     │   └── ProviderUnavailableError        502
     ├── VaultError                          (.name)
     │   ├── CredentialNotFoundError         404
@@ -63,6 +64,7 @@ from collections.abc import Iterable
 __all__ = [
     "AccountDisabledError",
     "AccountError",
+    "UnverifiedAccountError",
     "EmailNotVerifiedError",
     "FeatureUnavailableError",
     "InvalidLinkError",
@@ -380,6 +382,21 @@ class AccountDisabledError(OAuthLoginError):
     error = "Account disabled"
     message = "This account is disabled"
     status_code = 403
+
+
+class UnverifiedAccountError(OAuthLoginError):
+    """The provider's verified email belongs to an account whose address is unverified.
+
+    Linking would hand the account to whoever registered the address first (a
+    pre-hijack); the owner proves the address first (verification or a reset).
+    """
+
+    error = "Account not verified"
+    message = (
+        "An account with this email exists but its address is not verified. Sign in with "
+        "its password and verify the address, or reset the password, then try again"
+    )
+    status_code = 409
 
 
 class ProviderUnavailableError(OAuthLoginError):

@@ -184,8 +184,11 @@ class MailOutbox:
 
     async def drain(self, within: float = 10.0) -> None:
         """Wait for queued mails (shutdown, and tests that read the mailbox)."""
-        if self._pending:
-            await asyncio.wait(set(self._pending), timeout=within)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        # A queued job may queue a mail in turn: wait until nothing is left.
+        while self._pending and loop.time() < deadline:
+            await asyncio.wait(set(self._pending), timeout=deadline - loop.time())
 
     async def _deliver(self, mail: Mail) -> None:
         try:

@@ -106,6 +106,10 @@ async def _client_credentials(
     scopes = sorted(requested if requested is not None else allowed)
     if client.owner_user_id is None:
         raise OAuthRequestError("This agent has no owner", error="unauthorized_client")
+    owner = await runtime.store.user_by_id(client.owner_user_id)
+    if owner is None or not owner.is_active:
+        # A disabled or deleted owner's agents act for no one (issue 16).
+        raise OAuthRequestError("This agent's owner is disabled", error="unauthorized_client")
     jkt = await _dpop_jkt(runtime, request, client)
     issued = await runtime.auth.start_agent_grant(
         agent_id=agent_id, owner_id=client.owner_user_id, scopes=scopes, jkt=jkt

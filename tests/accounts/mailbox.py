@@ -34,7 +34,7 @@ class Mailbox:
     ca_file: Path
     messages: list[EmailMessage] = field(default_factory=list)
 
-    async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
         raw = envelope.content if isinstance(envelope.content, bytes) else b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)

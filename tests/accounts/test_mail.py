@@ -34,7 +34,9 @@ MAIL = Mail(
 
 
 def _mailer(box: Mailbox) -> SmtpMailer:
-    return SmtpMailer.from_url(box.url, sender="authgate <no@x.test>", timeout=5, ca_file=box.ca_file)
+    return SmtpMailer.from_url(
+        box.url, sender="authgate <no@x.test>", timeout=5, ca_file=box.ca_file
+    )
 
 
 @pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "smtps"])
@@ -46,8 +48,10 @@ async def test_smtp_delivers_plain_and_html(tmp_path: Path, implicit_tls: bool) 
     assert message["From"] == "authgate <no@x.test>"
     plain = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
-    assert plain is not None and "verify-email?key=abc" in plain.get_content()
-    assert html is not None and "<a href=" in html.get_content()
+    assert plain is not None
+    assert "verify-email?key=abc" in plain.get_content()
+    assert html is not None
+    assert "<a href=" in html.get_content()
 
 
 async def test_server_without_starttls_is_refused(tmp_path: Path) -> None:
@@ -82,7 +86,8 @@ async def test_development_without_smtp_logs_the_link_on_its_own_logger(
         await mailer.send(MAIL)
     [record] = [r for r in caplog.records if r.name == DEVLINKS_LOGGER]
     assert "no mail was sent" in record.getMessage()
-    assert MAIL.link is not None and MAIL.link in record.getMessage()
+    assert MAIL.link is not None
+    assert MAIL.link in record.getMessage()
 
 
 async def test_outside_development_an_unsent_mail_never_logs_its_link(
@@ -136,4 +141,5 @@ def test_production_without_smtp_turns_mail_features_off(tmp_path: Path) -> None
     assert not settings.recovery_enabled
     assert not settings.verification_enabled
     with_smtp = make_settings(tmp_path, env="production", smtp_url="smtps://mail.example.com")
-    assert with_smtp.recovery_enabled and with_smtp.verification_enabled
+    assert with_smtp.recovery_enabled
+    assert with_smtp.verification_enabled

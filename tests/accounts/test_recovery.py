@@ -14,6 +14,7 @@ from authgate.http.app import create_app
 from authgate.testing import FrozenClock, client_for, lifespan, make_settings
 from tests.accounts.conftest import delivered, runtime_of
 from tests.accounts.mailbox import Mailbox, key_of
+from tests.agents.test_agent_grants import delegate, make_agent
 from tests.conftest import PASSWORD, bearer, login, register
 
 NEW_PASSWORD = "a different long passphrase"
@@ -24,7 +25,9 @@ async def _forgot(client: httpx.AsyncClient, email: str) -> httpx.Response:
     return await client.post("/auth/password/forgot", json={"email": email})
 
 
-async def _reset(client: httpx.AsyncClient, key: str, password: str = NEW_PASSWORD) -> httpx.Response:
+async def _reset(
+    client: httpx.AsyncClient, key: str, password: str = NEW_PASSWORD
+) -> httpx.Response:
     return await client.post("/auth/password/reset", json={"token": key, "password": password})
 
 
@@ -156,3 +159,24 @@ async def test_change_needs_the_current_password_and_keeps_only_this_session(
     gone = await client.get("/auth/me", headers=bearer(elsewhere["accessToken"]))
     assert gone.status_code == 401
     assert runtime_of(app).settings.recovery_enabled
+
+
+async def test_reset_revokes_delegations_and_agent_grants(
+    app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await register(client)
+    pair = await login(client)
+    agent = await make_agent(app, scopes=["use_agent"])
+    delegated = await delegate(client, agent, pair["accessToken"])
+    assert delegated.status_code == 200, delegated.text
+    key = await _reset_key(app, client, mailbox)
+    assert (await _reset(client, key)).status_code == 200
+    for token in (delegated.json()["access_token"],):
+        chat = await client.post("/api/ai/chat", json={"message": "hi"}, headers=bearer(token))
+        assert chat.status_code == 401
+    spent = await client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": delegated.json()["refresh_token"]},
+        auth=agent,
+    )
+    assert spent.status_code == 400

@@ -36,5 +36,6 @@ def test_every_instance_refuses_the_users_tokens_at_once(
     _cli(shared_env, action[0], "ada@example.com", *action[1:])
     for server in (a, b):
         for pair in (on_a, on_b):
-            wait_until(lambda: chat(server, pair["accessToken"]).status_code == 401, timeout=1.0)
+            token = pair["accessToken"]
+            wait_until(lambda s=server, t=token: chat(s, t).status_code == 401, timeout=1.0)
     assert refresh(b, on_b["refreshToken"]).status_code == 401

@@ -11,6 +11,7 @@ from authgate.accounts.admin import UserAdmin
 from authgate.accounts.links import LinkTokens
 from authgate.accounts.mail import MailOutbox, build_mailer
 from authgate.accounts.mfa import SecondFactors
+from authgate.accounts.passkeys import Passkeys, relying_party
 from authgate.accounts.passwords import PasswordHasher
 from authgate.accounts.recovery import PasswordRecovery
 from authgate.accounts.users import UserService
@@ -187,6 +188,15 @@ class Runtime:
             issuer_name=settings.totp_issuer,
             max_failures=settings.mfa_max_failures,
             lockout=settings.mfa_lockout,
+            clock=clock,
+        )
+        rp_id, origin = relying_party(settings.public_url, settings.webauthn_rp_id)
+        self.passkeys = Passkeys(
+            accounts=self.accounts,
+            challenges=self.single_use,
+            rp_id=rp_id,
+            rp_name=settings.webauthn_rp_name,
+            origin=origin,
             clock=clock,
         )
         self.admin = UserAdmin(

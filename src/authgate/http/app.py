@@ -24,6 +24,7 @@ from authgate.http.routes import (
     federation,
     health,
     oauth2,
+    passkeys,
     token,
     vault,
     wellknown,
@@ -76,5 +77,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(vault.router)
     app.include_router(accounts.router)
     app.include_router(admin_users.router)
+    app.include_router(passkeys.router)
     pages.install(app)
     return app

@@ -140,6 +140,49 @@ class AccountStore:
             )
             await db.commit()
 
+    async def passkeys(self, user_id: str) -> Sequence[Passkey]:
+        async with self._db() as db:
+            query = select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at)
+            return (await db.execute(query)).scalars().all()
+
+    async def passkey(self, credential_id: str) -> Passkey | None:
+        async with self._db() as db:
+            return await db.get(Passkey, credential_id)
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        async with self._db() as db:
+            db.add(passkey)
+            await db.commit()
+
+    async def touch_passkey(self, credential_id: str, sign_count: int, now: int) -> None:
+        async with self._db() as db:
+            await db.execute(
+                update(Passkey)
+                .where(Passkey.credential_id == credential_id)
+                .values(sign_count=sign_count, last_used_at=now)
+            )
+            await db.commit()
+
+    async def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        async with self._db() as db:
+            result = await db.execute(
+                update(Passkey)
+                .where(Passkey.credential_id == credential_id, Passkey.user_id == user_id)
+                .values(name=name or "Passkey")
+            )
+            await db.commit()
+            return int(getattr(result, "rowcount", 0)) == 1
+
+    async def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        async with self._db() as db:
+            result = await db.execute(
+                delete(Passkey).where(
+                    Passkey.credential_id == credential_id, Passkey.user_id == user_id
+                )
+            )
+            await db.commit()
+            return int(getattr(result, "rowcount", 0)) == 1
+
     async def passkey_count(self, user_id: str) -> int:
         async with self._db() as db:
             query = select(func.count()).select_from(Passkey).where(Passkey.user_id == user_id)

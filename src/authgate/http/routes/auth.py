@@ -95,13 +95,20 @@ async def login(body: LoginRequest, runtime: RuntimeDep, request: Request) -> JS
     if await runtime.mfa.enabled(user):
         # The password was right; the second factor comes next (POST /auth/login/mfa).
         challenge = await runtime.mfa.start_challenge(user.id)
-        step = {"mfaRequired": True, "mfaToken": challenge, "methods": ["totp", "recovery_code"]}
+        step = {"mfaRequired": True, "mfaToken": challenge, "methods": await _methods(runtime, user)}
         return JSONResponse(step, headers=NO_STORE)
     pair = await runtime.auth.start_session(user, device)
     permissions = runtime.settings.permissions_for(list(user.roles))
     return token_response(
         runtime, pair, cookies=body.useCookies, extra={"user": user_json(user, permissions)}
     )
+
+
+async def _methods(runtime: Runtime, user: User) -> list[str]:
+    methods = ["totp", "recovery_code"] if user.totp_enabled_at is not None else []
+    if await runtime.accounts.passkey_count(user.id):
+        methods.append("passkey")
+    return methods
 
 
 @router.post("/refresh")

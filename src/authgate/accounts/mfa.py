@@ -26,7 +26,7 @@ from authgate.storage.accounts import AccountStore
 from authgate.storage.models import User
 from authgate.storage.protocols import SingleUseStore
 
-__all__ = ["RECOVERY_CODES", "SecondFactors", "TotpEnrolment", "recovery_hash"]
+__all__ = ["RECOVERY_CODES", "SecondFactors", "TotpEnrolment", "qr_svg", "recovery_hash"]
 
 RECOVERY_CODES = 10
 _STEP = 30
@@ -50,7 +50,7 @@ def _new_recovery_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
-def _qr_svg(uri: str) -> str:
+def qr_svg(uri: str) -> str:
     image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage)
     buffer = io.BytesIO()
     image.save(buffer)
@@ -92,7 +92,7 @@ class SecondFactors:
         sealed = self._kek.encrypt(secret.encode(), associated=f"totp:{user.id}")
         await self._accounts.update_user(user.id, totp_secret=sealed, totp_last_step=None)
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=self._issuer)
-        return TotpEnrolment(secret=secret, uri=uri, qr_svg=_qr_svg(uri))
+        return TotpEnrolment(secret=secret, uri=uri, qr_svg=qr_svg(uri))
 
     async def pending_uri(self, user: User) -> str | None:
         """The otpauth URI of an enrolment not yet confirmed (for its QR code)."""

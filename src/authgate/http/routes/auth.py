@@ -95,7 +95,11 @@ async def login(body: LoginRequest, runtime: RuntimeDep, request: Request) -> JS
     if await runtime.mfa.enabled(user):
         # The password was right; the second factor comes next (POST /auth/login/mfa).
         challenge = await runtime.mfa.start_challenge(user.id)
-        step = {"mfaRequired": True, "mfaToken": challenge, "methods": await _methods(runtime, user)}
+        step = {
+            "mfaRequired": True,
+            "mfaToken": challenge,
+            "methods": await _methods(runtime, user),
+        }
         return JSONResponse(step, headers=NO_STORE)
     pair = await runtime.auth.start_session(user, device)
     permissions = runtime.settings.permissions_for(list(user.roles))

@@ -259,6 +259,7 @@ async def register_submit(request: Request, runtime: RuntimeDep) -> Response:
         status = 400 if isinstance(exc, PasswordPolicyError) else exc.status_code
         return _register_page(request, runtime, status_code=status, error=exc.message, **page)
     await runtime.audit.record("user.registered", user_id=user.id, device=device)
+    await runtime.verification.send(user)
     pair = await runtime.auth.start_session(user, device)
     return _signed_in(pair, next_path, runtime)
 

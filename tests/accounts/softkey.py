@@ -73,7 +73,7 @@ class SoftKey:
             "clientExtensionResults": {},
         }
 
-    def assert_(
+    def sign_in(
         self, options: dict[str, Any], *, origin: str | None = None, user_verified: bool = True
     ) -> dict[str, Any]:
         self.counter += 1

@@ -57,7 +57,7 @@ async def test_password_less_sign_in_is_two_factors_in_one(
     started = await _options(client)
     assert started["options"]["userVerification"] == "required"
     assert started["options"].get("allowCredentials", []) == []
-    response = await _login(client, started["ceremony"], key.assert_(started["options"]))
+    response = await _login(client, started["ceremony"], key.sign_in(started["options"]))
     assert response.status_code == 200, response.text
     claims = _claims(app, response.json()["accessToken"])
     assert (claims["amr"], claims["acr"]) == (["hwk", "mfa"], "aal2")
@@ -73,7 +73,7 @@ async def test_a_passkey_completes_the_password_step(
     started = await _options(client, token)
     [allowed] = started["options"]["allowCredentials"]
     assert unb64(allowed["id"]) == key.credential_id
-    response = await _login(client, started["ceremony"], key.assert_(started["options"]), token)
+    response = await _login(client, started["ceremony"], key.sign_in(started["options"]), token)
     assert response.status_code == 200, response.text
     assert _claims(app, response.json()["accessToken"])["amr"] == ["hwk", "pwd"]
 
@@ -107,25 +107,25 @@ async def test_a_bad_assertion_is_refused(
     key, _ = enrolled
     started = await _options(client)
     options, ceremony = started["options"], started["ceremony"]
-    credential = key.assert_(options)
+    credential = key.sign_in(options)
     if attack == "replayed-ceremony":
         assert (await _login(client, ceremony, credential)).status_code == 200
     elif attack == "altered-signature":
         credential = _altered_signature(credential)
     elif attack == "other-origin":
-        credential = key.assert_(options, origin="https://auth.example.com.evil.test")
+        credential = key.sign_in(options, origin="https://auth.example.com.evil.test")
     elif attack == "no-user-verification":
-        credential = key.assert_(options, user_verified=False)
+        credential = key.sign_in(options, user_verified=False)
     elif attack == "cloned-counter":
         assert (await _login(client, ceremony, credential)).status_code == 200
         started = await _options(client)
         ceremony = started["ceremony"]
         key.counter -= 1  # a copy of the key whose counter lags behind
-        credential = key.assert_(started["options"])
+        credential = key.sign_in(started["options"])
     elif attack == "expired-ceremony":
         clock.advance(301)
     else:
-        credential = SoftKey(rp_id="auth.example.com", origin=ORIGIN).assert_(options)
+        credential = SoftKey(rp_id="auth.example.com", origin=ORIGIN).sign_in(options)
     response = await _login(client, ceremony, credential)
     assert response.status_code == 401
     assert "accessToken" not in response.text
@@ -139,7 +139,7 @@ async def test_someone_elses_passkey_is_not_my_second_factor(
     step = await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     token = step.json()["mfaToken"]
     started = await _options(client, token)
-    response = await _login(client, started["ceremony"], bob_key.assert_(started["options"]), token)
+    response = await _login(client, started["ceremony"], bob_key.sign_in(started["options"]), token)
     assert response.status_code == 401
 
 
@@ -148,7 +148,7 @@ async def test_list_rename_remove(
 ) -> None:
     key, _ = enrolled
     started = await _options(client)
-    fresh = await _login(client, started["ceremony"], key.assert_(started["options"]))
+    fresh = await _login(client, started["ceremony"], key.sign_in(started["options"]))
     auth = bearer(fresh.json()["accessToken"])
     [listed] = (await client.get("/auth/passkeys", headers=auth)).json()["passkeys"]
     assert listed["name"] == "Laptop"

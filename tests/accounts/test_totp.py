@@ -3,6 +3,8 @@ replay, lockout, recovery codes, amr/acr, and step-up (RFC 9470) for sensitive a
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import httpx
@@ -13,7 +15,8 @@ from fastapi import Depends, FastAPI
 from authgate.http.dependencies import require
 from authgate.principal import Principal
 from authgate.testing import FrozenClock
-from tests.accounts.conftest import runtime_of
+from tests.accounts.conftest import delivered, runtime_of
+from tests.accounts.mailbox import Mailbox, key_of
 from tests.accounts.test_verification import _claims
 from tests.agents.test_agent_grants import delegate, make_agent
 from tests.conftest import PASSWORD, bearer, login, register
@@ -220,3 +223,32 @@ async def test_require_mfa_and_max_age_refuse_weak_or_old_authentication(
         refused = await client.get("/needs-mfa", headers=bearer(token))
         assert refused.status_code == 401
         assert "insufficient_user_authentication" in refused.headers["www-authenticate"]
+
+
+async def test_links_codes_and_secrets_never_reach_the_logs(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    mailbox: Mailbox,
+    enrolled: Enrolled,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Canary: every secret of the lifecycle, searched for in every log line."""
+    caplog.set_level(logging.DEBUG)
+    seen = [enrolled.totp.secret, *enrolled.codes]
+    code = enrolled.code()
+    seen.append(code)
+    step = await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    seen.append(step.json()["mfaToken"])
+    await client.post("/auth/login/mfa", json={"mfaToken": step.json()["mfaToken"], "code": code})
+    await client.post("/auth/password/forgot", json={"email": "ada@example.com"})
+    await delivered(app)
+    reset_key = key_of(mailbox.last_link("ada@example.com"))
+    verification = mailbox.messages[0].get_body(preferencelist=("plain",))
+    match = re.search(r"\?key=([A-Za-z0-9_-]+)", verification.get_content())
+    assert match is not None
+    verify_key = match.group(1)
+    seen += [reset_key, verify_key]
+    await client.post("/auth/password/reset", json={"token": reset_key, "password": "x" * 20})
+    await client.post("/auth/email/verify", json={"token": verify_key})
+    logged = caplog.text
+    assert [s for s in seen if s in logged] == []

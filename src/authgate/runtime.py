@@ -222,6 +222,7 @@ class Runtime:
             await anyio.sleep(self.settings.cleanup_interval)
             try:
                 removed = await self.auth.cleanup()
+                await self.accounts.purge_tokens(int(self.clock()))
             except Exception:  # a failed sweep must not stop the next one
                 logger.exception("cleanup failed")
             else:

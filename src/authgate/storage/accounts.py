@@ -75,6 +75,12 @@ class AccountStore:
             )
             await db.commit()
 
+    async def purge_tokens(self, now: int) -> None:
+        """Forget link tokens that expired (the cleanup sweep)."""
+        async with self._db() as db:
+            await db.execute(delete(AccountToken).where(AccountToken.expires_at <= now))
+            await db.commit()
+
     # User state
 
     async def update_user(self, user_id: str, **values: Any) -> None:

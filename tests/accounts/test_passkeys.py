@@ -172,3 +172,19 @@ async def test_removing_a_passkey_needs_a_recent_second_factor(
     refused = await client.delete(f"/auth/passkeys/{listed['id']}", headers=auth)
     assert refused.status_code == 401
     assert "insufficient_user_authentication" in refused.headers["www-authenticate"]
+
+
+async def test_a_passkey_steps_up_an_old_session(
+    app: FastAPI, client: httpx.AsyncClient, enrolled: tuple[SoftKey, dict[str, Any]]
+) -> None:
+    key, pair = enrolled
+    auth = bearer(pair["accessToken"])
+    started = (await client.post("/auth/passkeys/verify/options", headers=auth)).json()
+    body = {"ceremony": started["ceremony"], "credential": key.sign_in(started["options"])}
+    stepped = await client.post("/auth/passkeys/verify", json=body, headers=auth)
+    assert stepped.status_code == 200, stepped.text
+    claims = _claims(app, stepped.json()["accessToken"])
+    assert (claims["acr"], claims["amr"]) == ("aal2", ["hwk", "pwd"])
+    fresh = bearer(stepped.json()["accessToken"])
+    [listed] = (await client.get("/auth/passkeys", headers=fresh)).json()["passkeys"]
+    assert (await client.delete(f"/auth/passkeys/{listed['id']}", headers=fresh)).status_code == 200

@@ -122,6 +122,34 @@ async def login(body: LoginBody, runtime: RuntimeDep, request: Request) -> JSONR
     return token_response(runtime, pair, cookies=body.useCookies, extra=extra)
 
 
+class StepUpBody(_Body):
+    ceremony: Key
+    credential: dict[str, Any]
+
+
+@router.post("/verify/options")
+async def step_up_options(principal: UserOnly, runtime: RuntimeDep) -> JSONResponse:
+    """RFC 9470 step-up with a passkey: a ceremony for this user's passkeys."""
+    ceremony, options = await runtime.passkeys.authentication_options(principal.id)
+    return JSONResponse({"ceremony": ceremony, "options": options}, headers=NO_STORE)
+
+
+@router.post("/verify")
+async def step_up(body: StepUpBody, principal: UserOnly, runtime: RuntimeDep) -> JSONResponse:
+    """A fresh ``aal2`` access token for this session after a passkey assertion."""
+    user = await current_user(runtime, principal)
+    assertion = await runtime.passkeys.authenticate(body.ceremony, body.credential)
+    if assertion.user_id != user.id:
+        raise SecondFactorError("This passkey is not yours")
+    amr = sorted({*principal.amr, "hwk"})
+    await runtime.accounts.record_second_factor(principal.session_id, amr, int(runtime.clock()))
+    access = await runtime.auth.reissue_access(user, principal.session_id)
+    await runtime.audit.record("mfa.step_up", user_id=user.id, session_id=principal.session_id)
+    token = {"accessToken": access.token, "tokenType": "Bearer"}
+    body_json = {**token, "expiresIn": access.expires_at - access.issued_at}
+    return JSONResponse(body_json, headers=NO_STORE)
+
+
 async def _challenge_user(runtime: Runtime, mfa_token: str, *, keep: bool) -> str | None:
     if not mfa_token:
         return None

@@ -93,7 +93,7 @@ async def code_submit(request: Request, runtime: RuntimeDep) -> Response:
             code=text(form, "code", limit=16),
             recovery_code=text(form, "recovery_code", limit=64),
         )
-    except SecondFactorError as exc:
+    except (SecondFactorError, SecondFactorLockedError) as exc:
         locked = isinstance(exc, SecondFactorLockedError)
         await runtime.mfa.keep_challenge(token, user.id)
         await runtime.audit.record("mfa.failure", user_id=user.id, device=device_info(request))

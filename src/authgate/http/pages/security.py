@@ -265,14 +265,27 @@ async def passkey_remove(request: Request, runtime: RuntimeDep) -> Response:
     return _back(current, runtime, "passkey_removed")
 
 
+async def _confirmed(runtime: Runtime, current: BrowserSession, user: User, password: str) -> bool:
+    """The password, or for an account without one (provider sign-in only) a sign-in
+    in the last ``mfa_recent_window`` seconds."""
+    if user.password_hash is not None:
+        return await runtime.users.password_matches(user, password)
+    try:
+        check_authentication(
+            current.principal, runtime.clock(), False, runtime.settings.mfa_recent_window
+        )
+    except StepUpRequiredError:
+        return False
+    return True
+
+
 @router.post("/account/delete")
 async def delete_account(request: Request, runtime: RuntimeDep) -> Response:
     checked = await _checked(request, runtime)
     if isinstance(checked, Response):
         return checked
-    form, _current, user = checked
-    password = text(form, "password", limit=4096)
-    if not await runtime.users.password_matches(user, password):
+    form, current, user = checked
+    if not await _confirmed(runtime, current, user, text(form, "password", limit=4096)):
         return _problem(request, runtime, "The password is not correct.", 401)
     await runtime.admin.delete(user.id, by="self")
     response = RedirectResponse("/login?notice=account_deleted", status_code=303)

@@ -8,50 +8,17 @@ import re
 from typing import Any
 
 import httpx
-import pyotp
 import pytest
 from fastapi import Depends, FastAPI
 
 from authgate.http.dependencies import require
 from authgate.principal import Principal
 from authgate.testing import FrozenClock
-from tests.accounts.conftest import delivered, runtime_of
+from tests.accounts.conftest import Enrolled, delivered, runtime_of
 from tests.accounts.mailbox import Mailbox, key_of
 from tests.accounts.test_verification import _claims
 from tests.agents.test_agent_grants import delegate, make_agent
 from tests.conftest import PASSWORD, bearer, login, register
-
-
-class Enrolled:
-    def __init__(self, secret: str, codes: list[str], clock: FrozenClock) -> None:
-        self.totp = pyotp.TOTP(secret)
-        self.codes = codes
-        self.clock = clock
-
-    def code(self) -> str:
-        return self.totp.at(int(self.clock()))
-
-
-@pytest.fixture
-async def enrolled(app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock) -> Enrolled:
-    await register(client)
-    auth = bearer((await login(client))["accessToken"])
-    begun = await client.post("/auth/mfa/totp", headers=auth)
-    assert begun.status_code == 200, begun.text
-    body = begun.json()
-    assert body["otpauthUri"].startswith("otpauth://totp/")
-    assert body["qrSvg"].lstrip().startswith("<?xml") or "<svg" in body["qrSvg"]
-    assert begun.headers["cache-control"] == "no-store"
-    secret = body["secret"]
-    wrong = await client.post("/auth/mfa/totp/confirm", json={"code": "000000"}, headers=auth)
-    assert wrong.status_code == 401
-    code = pyotp.TOTP(secret).at(int(clock()))
-    confirmed = await client.post("/auth/mfa/totp/confirm", json={"code": code}, headers=auth)
-    assert confirmed.status_code == 200, confirmed.text
-    codes = confirmed.json()["recoveryCodes"]
-    assert len(codes) == 10
-    clock.advance(30)  # the next step: the enrolment code is spent
-    return Enrolled(secret, codes, clock)
 
 
 async def _password_step(client: httpx.AsyncClient) -> str:

@@ -171,7 +171,7 @@ def test_defaults() -> None:
     assert settings.jwt_issuer == "ai-agent-system"
     assert settings.jwt_audience == "ai-agent-users"
     assert settings.permissions_for(["user"]) == ["use_agent"]
-    assert settings.permissions_for(["admin"]) == ["manage_agent", "use_agent"]
+    assert settings.permissions_for(["admin"]) == ["manage_agent", "manage_users", "use_agent"]
     assert settings.permissions_for(["unknown"]) == []
     assert settings.device_check_on_access is False
     assert settings.registration_enabled is True

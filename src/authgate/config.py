@@ -64,7 +64,10 @@ def _unprefixed(name: str) -> Any:
     return Field(default=None, validation_alias=AliasChoices(name, name.lower()))
 
 
-DEFAULT_ROLE_PERMISSIONS = {"user": ["use_agent"], "admin": ["use_agent", "manage_agent"]}
+DEFAULT_ROLE_PERMISSIONS = {
+    "user": ["use_agent"],
+    "admin": ["use_agent", "manage_agent", "manage_users"],
+}
 
 
 class DevelopmentSecretsWarning(UserWarning):
@@ -213,6 +216,33 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
 
+    # Accounts (docs/accounts.md): mail, email verification, recovery, second factors.
+    # smtp:// upgrades with STARTTLS, smtps:// speaks TLS from the start (RFC 3207, 8314).
+    smtp_url: SecretStr | None = None
+    smtp_ca_file: Path | None = None  # a private CA for the SMTP server's certificate
+    mail_from: str = "authgate <noreply@localhost>"
+    mail_timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
+    # At most this many mails to one address per hour (sign-up, resets, changes).
+    mail_per_address_per_hour: Annotated[int, Field(ge=1, le=100)] = 5
+    # None: on when mail can be sent (SMTP set, or development's log). True without SMTP
+    # in production refuses to start.
+    email_verification: bool | None = None
+    password_recovery: bool | None = None
+    require_verified_email: bool = False
+    email_verification_ttl: Duration = 24 * 3600
+    password_reset_ttl: Annotated[int, BeforeValidator(parse_duration), Field(ge=60, le=3600)] = (
+        15 * 60
+    )
+    # How recent a second factor must be for sensitive actions (step-up), and the brake
+    # on wrong codes: this many failures lock second-factor checks for mfa_lockout.
+    mfa_recent_window: Duration = 10 * 60
+    mfa_max_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    mfa_lockout: Duration = 15 * 60
+    totp_issuer: str = "authgate"
+    # WebAuthn relying party: the id defaults to the public URL's host.
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = "authgate"
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         allowed = {"user-agent", "ip", "accept-language"}
@@ -225,6 +255,7 @@ class Settings(BaseSettings):
         if unknown_roles:
             raise ValueError(f"default roles without permissions: {sorted(unknown_roles)}")
         _check_hardening(self)
+        _check_mail(self)
         return self
 
     @property
@@ -249,6 +280,21 @@ class Settings(BaseSettings):
         if self.jwt_issuer.startswith(("https://", "http://")):
             return self.jwt_issuer
         return self.public_url.rstrip("/")
+
+    @property
+    def mail_available(self) -> bool:
+        """Mail goes out by SMTP, or (development and tests) to the log."""
+        return self.smtp_url is not None or not self.is_production
+
+    @property
+    def verification_enabled(self) -> bool:
+        wanted = self.email_verification
+        return self.mail_available if wanted is None else wanted
+
+    @property
+    def recovery_enabled(self) -> bool:
+        wanted = self.password_recovery
+        return self.mail_available if wanted is None else wanted
 
     @property
     def resolved_database_url(self) -> str:
@@ -288,6 +334,23 @@ def _check_hardening(settings: Settings) -> None:
         # An explicit allow-list only: never "*", never "null" (sandboxed frames, file://).
         if not _ORIGIN.match(origin):
             raise ValueError(f"cors_origins: not an origin (scheme://host[:port]): {origin!r}")
+
+
+def _check_mail(settings: Settings) -> None:
+    if settings.mail_available:
+        return
+    # Production without SMTP: a feature that needs mail must not start half-working.
+    needing = [
+        name
+        for name, wanted in (
+            ("AUTHGATE_EMAIL_VERIFICATION", settings.email_verification),
+            ("AUTHGATE_PASSWORD_RECOVERY", settings.password_recovery),
+            ("AUTHGATE_REQUIRE_VERIFIED_EMAIL", settings.require_verified_email),
+        )
+        if wanted
+    ]
+    if needing:
+        raise ValueError(f"{', '.join(needing)} need mail: set AUTHGATE_SMTP_URL")
 
 
 def _require_secret(value: SecretStr | None, name: str) -> str:

@@ -42,13 +42,21 @@ carry token, secret or password values.
     │   ├── IdTokenError                    (.claim)
     │   ├── RedirectNotAllowedError
     │   ├── AccountDisabledError            403
+    │   ├── UnverifiedAccountError          409
     │   └── ProviderUnavailableError        502
     ├── VaultError                          (.name)
     │   ├── CredentialNotFoundError         404
     │   ├── CredentialConflictError         409
     │   └── ReconsentRequiredError          409
-    └── StorageUnavailableError             503 (.store)
-        └── RevocationNotRecordedError
+    ├── StorageUnavailableError             503 (.store)
+    │   └── RevocationNotRecordedError
+    └── AccountError                        (accounts: links, verification, MFA)
+        ├── InvalidLinkError                400
+        ├── EmailNotVerifiedError           403
+        ├── FeatureUnavailableError         404
+        ├── SecondFactorError               401
+        ├── SecondFactorLockedError         429 (.retry_after)
+        └── StepUpRequiredError             401 (.max_age)
 """
 
 from __future__ import annotations
@@ -57,6 +65,14 @@ from collections.abc import Iterable
 
 __all__ = [
     "AccountDisabledError",
+    "AccountError",
+    "UnverifiedAccountError",
+    "EmailNotVerifiedError",
+    "FeatureUnavailableError",
+    "InvalidLinkError",
+    "SecondFactorError",
+    "SecondFactorLockedError",
+    "StepUpRequiredError",
     "AuthenticationError",
     "AuthgateError",
     "CodeExchangeError",
@@ -383,6 +399,21 @@ class AccountDisabledError(OAuthLoginError):
     status_code = 403
 
 
+class UnverifiedAccountError(OAuthLoginError):
+    """The provider's verified email belongs to an account whose address is unverified.
+
+    Linking would hand the account to whoever registered the address first (a
+    pre-hijack); the owner proves the address first (verification or a reset).
+    """
+
+    error = "Account not verified"
+    message = (
+        "An account with this email exists but its address is not verified. Sign in with "
+        "its password and verify the address, or reset the password, then try again"
+    )
+    status_code = 409
+
+
 class ProviderUnavailableError(OAuthLoginError):
     """The provider did not answer in time, or answered with a server error."""
 
@@ -449,3 +480,59 @@ class RevocationNotRecordedError(StorageUnavailableError):
         "The logout is not recorded yet: the database is unavailable. This instance "
         "refuses the token from now on and records the logout when the database is back"
     )
+
+
+class AccountError(AuthgateError):
+    """The account lifecycle: mailed links, verification, second factors."""
+
+    error = "Account error"
+
+
+class InvalidLinkError(AccountError):
+    """A mailed link that is unknown, altered, expired or already used (all alike)."""
+
+    error = "Invalid link"
+    message = "This link is invalid, has expired or was already used; ask for a new one"
+    status_code = 400
+
+
+class EmailNotVerifiedError(AccountError):
+    error = "Email not verified"
+    message = "Confirm your email address with the link we sent before signing in"
+    status_code = 403
+
+
+class FeatureUnavailableError(AccountError):
+    error = "Not available"
+    message = "This feature is not enabled on this server"
+    status_code = 404
+
+
+class SecondFactorError(AccountError):
+    """A wrong, replayed or expired one-time code, recovery code or passkey assertion."""
+
+    error = "Invalid second factor"
+    message = "The code is not valid; try again"
+    status_code = 401
+
+
+class SecondFactorLockedError(AccountError):
+    error = "Too many attempts"
+    message = "Too many wrong codes; second-factor checks are locked for a while"
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__()
+
+
+class StepUpRequiredError(AccountError):
+    """RFC 9470 s3: the token's authentication is too weak or too old for this action."""
+
+    error = "Step-up required"
+    message = "This action needs a recent second factor: verify it and retry"
+    status_code = 401
+
+    def __init__(self, max_age: int | None = None, message: str | None = None) -> None:
+        self.max_age = max_age
+        super().__init__(message)

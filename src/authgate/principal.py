@@ -23,6 +23,10 @@ class Principal:
     actor: str | None = None
     client_id: str | None = None
     jkt: str | None = None
+    email_verified: bool | None = None
+    amr: tuple[str, ...] = ()  # RFC 8176 methods of the sign-in
+    acr: str | None = None  # aal1 | aal2
+    auth_time: int | None = None  # when a factor was last shown (step-up, RFC 9470)
 
     def has(self, *permissions: str) -> bool:
         return self.permissions.issuperset(permissions)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import anyio
 
+from authgate.accounts.admin import UserAdmin
+from authgate.accounts.links import LinkTokens
+from authgate.accounts.mail import MailOutbox, build_mailer
+from authgate.accounts.mfa import SecondFactors
+from authgate.accounts.passkeys import Passkeys, relying_party
 from authgate.accounts.passwords import PasswordHasher
+from authgate.accounts.recovery import PasswordRecovery
 from authgate.accounts.users import UserService
+from authgate.accounts.verification import EmailVerification
 from authgate.agents.assertion import ClientAssertionVerifier
 from authgate.agents.consents import AgentConsents
 from authgate.agents.dpop import DPoPVerifier
@@ -18,12 +26,14 @@ from authgate.config import Settings
 from authgate.devices import DeviceFingerprints
 from authgate.errors import StorageUnavailableError
 from authgate.federation.flow import OAuthFlow
+from authgate.keys.encryption import KeyEncryptionKey
 from authgate.keys.manager import KeyManager
 from authgate.metrics import Metrics
 from authgate.ratelimit import RateLimits, rules_from_settings
 from authgate.sessions.authenticator import Authenticator
 from authgate.sessions.service import AuthService
 from authgate.statedir import secure_state_dir
+from authgate.storage.accounts import AccountStore
 from authgate.storage.database import PoolLimits, create_engine
 from authgate.storage.hotstate import build_hot_state
 from authgate.storage.migrate import require_head, upgrade
@@ -102,6 +112,7 @@ class Runtime:
             password_min_length=settings.password_min_length,
             password_max_length=settings.password_max_length,
             clock=clock,
+            require_verified_email=settings.require_verified_email,
         )
         self.auth = AuthService(
             settings=settings,
@@ -113,6 +124,7 @@ class Runtime:
             clock=clock,
             revocation_feed=self.hot.revocation_feed,
         )
+        self._accounts_lifecycle(settings, clock)
         self.assertions = ClientAssertionVerifier(
             registry=self.clients,
             replay=self.single_use,
@@ -173,8 +185,66 @@ class Runtime:
         checks["revocations"] = "stale" if self.revocations.stale else "ok"
         return checks
 
+    def _accounts_lifecycle(self, settings: Settings, clock: Clock) -> None:
+        """Mail, verification, recovery, second factors and administration (issue 16)."""
+        self.accounts = AccountStore(self.store.engine)
+        self.outbox = MailOutbox(
+            build_mailer(settings),
+            limits=self.single_use,
+            per_hour=settings.mail_per_address_per_hour,
+            clock=clock,
+        )
+        links = LinkTokens(store=self.accounts, public_url=settings.public_url, clock=clock)
+        site = settings.public_url.split("://", 1)[-1].rstrip("/")
+        self.verification = EmailVerification(
+            links=links,
+            store=self.store,
+            accounts=self.accounts,
+            outbox=self.outbox,
+            ttl=settings.email_verification_ttl,
+            site=site,
+            enabled=settings.verification_enabled,
+        )
+        self.recovery = PasswordRecovery(
+            links=links,
+            store=self.store,
+            accounts=self.accounts,
+            users=self.users,
+            outbox=self.outbox,
+            ttl=settings.password_reset_ttl,
+            site=site,
+            enabled=settings.recovery_enabled,
+        )
+        self.mfa = SecondFactors(
+            accounts=self.accounts,
+            kek=_totp_kek(settings),
+            challenges=self.single_use,
+            issuer_name=settings.totp_issuer,
+            max_failures=settings.mfa_max_failures,
+            lockout=settings.mfa_lockout,
+            clock=clock,
+        )
+        rp_id, origin = relying_party(settings.public_url, settings.webauthn_rp_id)
+        self.passkeys = Passkeys(
+            accounts=self.accounts,
+            challenges=self.single_use,
+            rp_id=rp_id,
+            rp_name=settings.webauthn_rp_name,
+            origin=origin,
+            clock=clock,
+        )
+        self.admin = UserAdmin(
+            store=self.store,
+            accounts=self.accounts,
+            auth=self.auth,
+            audit=self.audit,
+            known_roles=list(settings.role_permissions),
+            clock=clock,
+        )
+
     async def close(self) -> None:
         await self.supervisor.close()
+        await self.outbox.drain(within=5.0)
         await self.hot.revocation_feed.close()
         await self.single_use.close()
         await self.ratelimits.close()
@@ -192,6 +262,7 @@ class Runtime:
             await anyio.sleep(self.settings.cleanup_interval)
             try:
                 removed = await self.auth.cleanup()
+                await self.accounts.purge_tokens(int(self.clock()))
             except StorageUnavailableError:
                 logger.warning("cleanup skipped: the database is unavailable")
             else:
@@ -206,6 +277,14 @@ class Runtime:
                 await self.keys.maintain()
             except StorageUnavailableError:  # keep verifying with the current ring
                 logger.warning("key maintenance skipped: the database is unavailable")
+
+
+def _totp_kek(settings: Settings) -> KeyEncryptionKey:
+    """TOTP secrets are sealed under the vault KEK, or one derived from the access secret."""
+    if settings.encryption_key is not None:
+        return KeyEncryptionKey.from_setting(settings.encryption_key.get_secret_value())
+    derived = hashlib.sha256(b"authgate-totp-kek|" + settings.access_secret().encode()).digest()
+    return KeyEncryptionKey(derived)
 
 
 def _pool(settings: Settings) -> PoolLimits:

@@ -61,7 +61,8 @@ async def test_closed_registration_links_but_does_not_create(
     assert "Max-Age=0" in refused.headers["set-cookie"]
     assert await app.state.authgate.store.list_users(limit=5, offset=0) == []
     users = app.state.authgate.users
-    await users.create("member@example.com", PASSWORD, roles=["user"])
+    member = await users.create("member@example.com", PASSWORD, roles=["user"])
+    await app.state.authgate.accounts.update_user(member.id, email_verified=True)
     oidc.configure(idTokenClaims={"sub": "member", "email": "member@example.com"})
     linked = await login(client, "google")
     assert linked.status_code == 200, linked.text

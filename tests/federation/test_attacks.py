@@ -322,6 +322,32 @@ async def test_unreachable_provider_is_502(oauth_app: AppFactory) -> None:
 # Accounts: never a takeover
 
 
+async def test_verified_sign_in_does_not_link_into_an_unverified_account(
+    google: tuple[FastAPI, httpx.AsyncClient], oidc: MockProvider
+) -> None:
+    """The pre-hijack: an attacker registers the victim's address with a password first;
+    the victim's later verified sign-in at the provider must not link into that account,
+    and the identity is not stored, so the squatting account never gains it."""
+    app, client = google
+    registered = await client.post(
+        "/auth/register", json={"email": "victim@example.com", "password": PASSWORD}
+    )
+    squatter_id = registered.json()["user"]["id"]
+    oidc.configure(
+        idTokenClaims={"sub": "g-victim", "email": "victim@example.com", "email_verified": True}
+    )
+    response = await login(client, "google")
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == "Account not verified"
+    assert "accessToken" not in response.text
+    assert list(await app.state.authgate.oauth.identities(squatter_id)) == []
+    assert await user_count(app) == 1
+    # Still refused on a later attempt: nothing was remembered for the squatter.
+    again = await login(client, "google")
+    assert again.status_code == 409
+    assert list(await app.state.authgate.oauth.identities(squatter_id)) == []
+
+
 async def test_unverified_email_is_not_linked_to_existing_account(
     google: tuple[FastAPI, httpx.AsyncClient], oidc: MockProvider
 ) -> None:

@@ -231,6 +231,8 @@ async def test_verified_email_links_to_existing_account(
         "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
     )
     user_id = registered.json()["user"]["id"]
+    # The account proved its address (a mailed link): only then may a provider link in.
+    await app.state.authgate.accounts.update_user(user_id, email_verified=True)
     oidc.configure(idTokenClaims={"sub": "g-ada", "email": "ada@example.com"})
     callback = await login(client, "google")
     assert callback.status_code == 200, callback.text

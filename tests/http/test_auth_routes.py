@@ -22,7 +22,16 @@ async def test_register_creates_a_user_with_default_role(client: httpx.AsyncClie
     )
     assert response.status_code == 201
     user = response.json()["user"]
-    assert set(user) == {"id", "email", "name", "roles", "permissions", "createdAt"}
+    assert set(user) == {
+        "id",
+        "email",
+        "name",
+        "roles",
+        "permissions",
+        "createdAt",
+        "emailVerified",
+    }
+    assert user["emailVerified"] is False
     assert user["email"] == "ada@example.com"
     assert user["name"] == "Ada"
     assert user["roles"] == ["user"]

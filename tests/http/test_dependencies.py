@@ -88,17 +88,17 @@ async def test_missing_permission_is_403(client: httpx.AsyncClient, pair: dict[s
     body = response.json()
     assert set(body) == {"error", "message"}
     assert body["error"] == "Insufficient permissions"
-    assert "manage_agent" in body["message"]
+    assert "manage_users" in body["message"]
     challenge = response.headers["www-authenticate"]
     assert 'error="insufficient_scope"' in challenge
-    assert 'scope="manage_agent"' in challenge
+    assert 'scope="manage_users"' in challenge
 
 
 async def test_admin_can_list_users(
     app: FastAPI, client: httpx.AsyncClient, pair: dict[str, Any]
 ) -> None:
     admin = await create_admin(app, client)
-    assert admin["user"]["permissions"] == ["manage_agent", "use_agent"]
+    assert admin["user"]["permissions"] == ["manage_agent", "manage_users", "use_agent"]
     response = await client.get("/api/admin/users", headers=bearer(admin["accessToken"]))
     assert response.status_code == 200
     emails = [u["email"] for u in response.json()["users"]]
@@ -125,7 +125,7 @@ async def test_role_permissions_are_configurable(
     settings_factory: Callable[..., Any], clock: FrozenClock
 ) -> None:
     settings = settings_factory(
-        role_permissions={"user": ["use_agent", "manage_agent"], "admin": ["manage_agent"]}
+        role_permissions={"user": ["use_agent", "manage_users"], "admin": ["manage_users"]}
     )
     app = create_app(settings, clock=clock)
     async with lifespan(app), client_for(app) as client:

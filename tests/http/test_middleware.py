@@ -119,7 +119,7 @@ async def test_admin_passes_the_admin_prefix(
     admin = await create_admin(app, client)
     response = await protected.get("/api/admin/thing", headers=bearer(admin["accessToken"]))
     assert response.status_code == 200
-    assert response.json()["permissions"] == ["manage_agent", "use_agent"]
+    assert response.json()["permissions"] == ["manage_agent", "manage_users", "use_agent"]
 
 
 async def test_bad_token_is_401_authentication_failed(protected: httpx.AsyncClient) -> None:

@@ -23,6 +23,10 @@ ACCESS_CLAIMS = {
     "sessionId",
     "deviceFingerprint",
     "tokenType",
+    "email_verified",
+    "amr",
+    "acr",
+    "auth_time",
     "iat",
     "exp",
     "iss",
@@ -77,6 +81,9 @@ async def test_access_token_claims(
     assert claims["permissions"] == ["use_agent"]
     assert claims["sessionId"] == pair["sessionId"]
     assert claims["tokenType"] == "access"
+    assert claims["email_verified"] is False
+    assert (claims["amr"], claims["acr"]) == (["pwd"], "aal1")
+    assert claims["auth_time"] == int(clock())
     assert claims["iss"] == "ai-agent-system"
     assert claims["aud"] == "ai-agent-users"
     assert claims["iat"] == int(clock())

@@ -10,7 +10,12 @@ from email_validator import EmailNotValidError, validate_email
 from authgate.accounts.password_policy import MAX_BYTES, MIN_LENGTH_SINGLE_FACTOR
 from authgate.accounts.passwords import PasswordHasher, check_password_policy
 from authgate.clock import Clock, system_clock
-from authgate.errors import InvalidCredentialsError, InvalidRequestError, RegistrationClosedError
+from authgate.errors import (
+    EmailNotVerifiedError,
+    InvalidCredentialsError,
+    InvalidRequestError,
+    RegistrationClosedError,
+)
 from authgate.storage.models import User
 from authgate.storage.store import SqlStore
 
@@ -45,7 +50,9 @@ class UserService:
         password_min_length: int = MIN_LENGTH_SINGLE_FACTOR,
         password_max_length: int = MAX_BYTES,
         clock: Clock = system_clock,
+        require_verified_email: bool = False,
     ) -> None:
+        self._require_verified = require_verified_email
         self._store = store
         self._hasher = hasher
         self._default_roles = list(default_roles)
@@ -79,6 +86,23 @@ class UserService:
         )
         return await self._store.add_user(user)
 
+    async def hash_new_password(self, password: str, *, email: str) -> str:
+        """The hash of an acceptable new password (policy checked first)."""
+        check_password_policy(password, min_length=self._min, max_length=self._max, email=email)
+        return await anyio.to_thread.run_sync(self._hasher.hash, password)
+
+    async def store_password(self, user_id: str, password_hash: str) -> None:
+        await self._store.set_password_hash(user_id, password_hash, changed_at=int(self._clock()))
+
+    async def password_matches(self, user: User, password: str) -> bool:
+        return await anyio.to_thread.run_sync(self._hasher.verify, user.password_hash, password)
+
+    async def change_password(self, user: User, current: str, new: str) -> None:
+        """Needs the current password; the caller revokes the other sessions."""
+        if not await self.password_matches(user, current):
+            raise InvalidCredentialsError("The current password is not correct")
+        await self.store_password(user.id, await self.hash_new_password(new, email=user.email))
+
     async def authenticate(self, email: str, password: str) -> User:
         """The same error, and the same argon2 work, for unknown email and wrong password."""
         user = await self._store.user_by_email(normalise_email(email))
@@ -86,6 +110,8 @@ class UserService:
         ok = await anyio.to_thread.run_sync(self._hasher.verify, stored, password)
         if not ok or user is None:
             raise InvalidCredentialsError()
+        if self._require_verified and not user.email_verified:
+            raise EmailNotVerifiedError()
         if self._hasher.needs_rehash(user.password_hash or ""):
             new_hash = await anyio.to_thread.run_sync(self._hasher.hash, password)
             await self._store.set_password_hash(user.id, new_hash)

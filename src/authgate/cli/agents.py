@@ -12,7 +12,8 @@ from authgate.accounts.users import normalise_email
 from authgate.agents.okp import weak_okp_key
 from authgate.cli.common import fail, run_with_runtime
 from authgate.runtime import Runtime
-from authgate.storage.models import OAuthClient
+from authgate.scopes import is_vault_scope
+from authgate.storage.models import OAuthClient, User
 
 __all__ = ["agents_app"]
 
@@ -39,6 +40,17 @@ def _public_jwks(path: Path | None) -> dict[str, Any] | None:
     return {"keys": keys}
 
 
+def _within_owner(runtime: Runtime, owner: User, scopes: list[str]) -> None:
+    """An agent never holds more than the user who answers for it (vault:* reach only
+    that user's own connections, so they are theirs to give)."""
+    permitted = set(runtime.settings.permissions_for(list(owner.roles)))
+    beyond = sorted(s for s in scopes if s not in permitted and not is_vault_scope(s))
+    if not owner.is_active:
+        raise fail(f"{owner.email} is disabled")
+    if beyond:
+        raise fail(f"{owner.email} does not hold {', '.join(beyond)}; the agent cannot either")
+
+
 @agents_app.command("create")
 def agents_create(
     name: Annotated[str, typer.Option(help="A name people recognise.")],
@@ -59,6 +71,7 @@ def agents_create(
         user = await runtime.store.user_by_email(normalise_email(owner))
         if user is None:
             raise fail(f"no user {owner}")
+        _within_owner(runtime, user, _scopes(scopes))
         fields: dict[str, Any] = {
             "name": name,
             "kind": "agent",

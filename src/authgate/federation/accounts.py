@@ -1,7 +1,10 @@
 """Linking a provider identity to an authgate user, without account takeover.
 
 An identity is (issuer, subject). A new identity joins an existing user only through
-an email address the provider asserts verified; otherwise it becomes a new user. A new
+an email address the provider asserts verified *and* the account has verified itself
+(by a mailed link or a reset): linking into an account whose address nobody proved would
+hand it to whoever registered the address first (a pre-hijack). Such a sign-in is
+refused, and nothing is linked; otherwise it becomes a new user. A new
 user gets the provider's email only when verified: an unverified address stored as an
 account email would let its claimant pre-empt, and later share, the real owner's
 account. Such users get a reserved ``.invalid`` address (RFC 2606) instead.
@@ -16,7 +19,11 @@ from dataclasses import dataclass
 
 from authgate.accounts.users import normalise_email
 from authgate.clock import Clock, system_clock
-from authgate.errors import AccountDisabledError, RegistrationClosedError
+from authgate.errors import (
+    AccountDisabledError,
+    RegistrationClosedError,
+    UnverifiedAccountError,
+)
 from authgate.federation.providers import Profile
 from authgate.storage.identities import IdentityConflictError, IdentityStore
 from authgate.storage.models import Identity, User
@@ -69,6 +76,8 @@ class AccountLinker:
         email = normalise_email(profile.email) if profile.email else None
         if email and profile.email_verified:
             existing = await self._store.user_by_email(email)
+            if existing is not None and not existing.email_verified:
+                raise UnverifiedAccountError(provider)
             if existing is not None:
                 identity = self._identity(provider, existing.id, profile, now)
                 await self._identities.add(identity)
@@ -117,4 +126,6 @@ class AccountLinker:
             is_active=True,
             created_at=now,
             password_changed_at=None,
+            # Only a provider-verified address is ever stored (see the module docstring).
+            email_verified=not verified_email.endswith(".invalid"),
         )

@@ -13,6 +13,8 @@ from authgate.http import apidocs, pages
 from authgate.http.error_responses import install_error_handlers
 from authgate.http.hardening import install_hardening
 from authgate.http.routes import (
+    accounts,
+    admin_users,
     agent,
     auth,
     connections,
@@ -20,6 +22,7 @@ from authgate.http.routes import (
     federation,
     health,
     oauth2,
+    passkeys,
     token,
     vault,
     wellknown,
@@ -65,6 +68,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(delegations.router)
     app.include_router(connections.router)
     app.include_router(vault.router)
+    app.include_router(accounts.router)
+    app.include_router(admin_users.router)
+    app.include_router(passkeys.router)
     pages.install(app)
     apidocs.install(app)
     return app

@@ -37,7 +37,18 @@ __all__ = ["CSRF_EXEMPT", "CSRF_HEADER", "CsrfMiddleware", "csrf_cookie_name", "
 
 CSRF_HEADER = "x-csrf-token"
 # Sign-in and sign-up authorize nothing by cookie, and stale cookies must not block them.
-CSRF_EXEMPT = ("/auth/login", "/auth/register")
+CSRF_EXEMPT = (
+    "/auth/login",
+    "/auth/register",
+    # The account lifecycle's unauthenticated steps: a mailed key, a sign-in challenge or
+    # a passkey assertion authorizes them, never a cookie (docs/accounts.md).
+    "/auth/login/mfa",
+    "/auth/passkeys/login",
+    "/auth/passkeys/login/options",
+    "/auth/password/forgot",
+    "/auth/password/reset",
+    "/auth/email/verify",
+)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 

@@ -8,14 +8,20 @@ from typing import Literal
 from fastapi import Request
 
 from authgate.agents.dpop import DPoPVerifier
-from authgate.errors import DelegationPolicyError, PermissionDeniedError
+from authgate.errors import DelegationPolicyError, PermissionDeniedError, StepUpRequiredError
 from authgate.http.credentials import access_cookie_name
 from authgate.http.sender import authenticate_connection
 from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.sessions.authenticator import Authenticator
 
-__all__ = ["PRINCIPAL_KEY", "authenticate_request", "get_runtime", "require"]
+__all__ = [
+    "PRINCIPAL_KEY",
+    "authenticate_request",
+    "check_authentication",
+    "get_runtime",
+    "require",
+]
 
 #: Where the middleware leaves the principal in the ASGI scope.
 PRINCIPAL_KEY = "authgate.principal"
@@ -41,10 +47,20 @@ async def authenticate_request(
 Policy = Literal["allow", "require", "forbid"]
 
 
+def check_authentication(principal: Principal, now: float, mfa: bool, max_age: int | None) -> None:
+    """RFC 9470 s3: refuse a token whose authentication is too weak or too old."""
+    if mfa and principal.acr != "aal2":
+        raise StepUpRequiredError(max_age)
+    if max_age is not None and (principal.auth_time is None or now - principal.auth_time > max_age):
+        raise StepUpRequiredError(max_age)
+
+
 def require(
     *permissions: str,
     delegation: Policy = "forbid",
     agents: Literal["allow", "forbid"] = "forbid",
+    mfa: bool = False,
+    max_age: int | None = None,
 ) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that authenticates the request and demands every given permission.
 
@@ -52,7 +68,9 @@ def require(
     the user, RFC 8693 ``act``) and an agent's own token (client credentials) get 403,
     so a route that serves agents says so. ``delegation="allow"`` accepts delegated
     tokens, ``"require"`` accepts only them; ``agents="allow"`` accepts agents on
-    their own.
+    their own. ``mfa=True`` demands a second factor (``acr`` aal2); ``max_age`` that
+    the person authenticated at most that many seconds ago. Either refusal is RFC 9470's
+    401 ``insufficient_user_authentication``, so the client can step up and retry.
     """
     needed = frozenset(permissions)
     if delegation not in ("allow", "require", "forbid"):
@@ -75,6 +93,8 @@ def require(
         if missing:
             raise PermissionDeniedError(missing)
         _check_caller(principal, delegation, agents)
+        if mfa or max_age is not None:
+            check_authentication(principal, get_runtime(request).clock(), mfa, max_age)
         return principal
 
     return dependency

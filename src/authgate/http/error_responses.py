@@ -23,6 +23,8 @@ from authgate.errors import (
     DPoPProofError,
     MultipleCredentialsError,
     PermissionDeniedError,
+    SecondFactorLockedError,
+    StepUpRequiredError,
     StorageUnavailableError,
 )
 from authgate.http.validation_details import known_field_names, validation_detail
@@ -55,6 +57,10 @@ def error_response(exc: AuthgateError) -> JSONResponse:
     elif isinstance(exc, PermissionDeniedError):
         scope = " ".join(exc.missing)
         headers["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope", scope="{scope}"'
+    elif isinstance(exc, StepUpRequiredError):
+        headers["WWW-Authenticate"] = _step_up_challenge(exc)
+    elif isinstance(exc, SecondFactorLockedError):
+        headers["Retry-After"] = str(exc.retry_after)
     elif exc.status_code == 503:
         headers.update(RETRY_AFTER)
     return JSONResponse(
@@ -67,6 +73,14 @@ def unavailable_response(exc: StorageUnavailableError | None = None, **extra: An
     exc = exc or StorageUnavailableError()
     body = {"error": exc.error, "message": exc.message, **extra}
     return JSONResponse(body, status_code=503, headers=RETRY_AFTER)
+
+
+def _step_up_challenge(exc: StepUpRequiredError) -> str:
+    # RFC 9470 s3: insufficient_user_authentication, with what would satisfy the resource.
+    challenge = f'{REALM}, error="insufficient_user_authentication", acr_values="aal2"'
+    if exc.max_age is not None:
+        challenge += f', max_age="{exc.max_age}"'
+    return challenge
 
 
 def _bearer_challenge(exc: AuthenticationError) -> str:

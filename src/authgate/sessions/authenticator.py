@@ -80,4 +80,8 @@ class Authenticator:
             actor=claims.actor,
             client_id=claims.client_id,
             jkt=claims.jkt,
+            email_verified=claims.email_verified,
+            amr=claims.amr,
+            acr=claims.acr,
+            auth_time=claims.auth_time,
         )

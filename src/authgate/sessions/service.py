@@ -34,7 +34,7 @@ from authgate.storage.revocations import RevocationList
 from authgate.storage.rotation import GrantSession, GrantUser
 from authgate.storage.store import SqlStore
 from authgate.tokens.claims import AccessClaims, RefreshClaims
-from authgate.tokens.issuer import IssuedToken, TokenIssuer
+from authgate.tokens.issuer import SECOND_FACTORS, IssuedToken, TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
 
 __all__ = ["AuthService", "TokenPair", "hash_token"]
@@ -99,8 +99,12 @@ class AuthService:
     def _now(self) -> int:
         return int(self._clock())
 
-    async def start_session(self, user: User, device: DeviceInfo) -> TokenPair:
+    async def start_session(
+        self, user: User, device: DeviceInfo, *, amr: list[str] | None = None
+    ) -> TokenPair:
+        """A login session; ``amr`` (RFC 8176) says how the person proved who they are."""
         now = self._now()
+        amr = sorted(amr or ["pwd"])
         device_fp = self._fingerprints.of(device)
         session = Session(
             id=str(uuid.uuid4()),
@@ -111,11 +115,13 @@ class AuthService:
             created_at=now,
             last_used_at=now,
             expires_at=now + self._settings.session_absolute_ttl,
+            amr=amr,
+            mfa_at=now if SECOND_FACTORS.intersection(amr) else None,
         )
         refresh = self._issue_refresh(user.id, session)
         await self._store.add_session(session, self._refresh_row(refresh, session.id))
         await self._audit.record(
-            "login.success", user_id=user.id, session_id=session.id, device=device
+            "login.success", user_id=user.id, session_id=session.id, device=device, amr=amr
         )
         return TokenPair(self._issue_access(user, session), refresh, session.id)
 
@@ -248,6 +254,25 @@ class AuthService:
         )
         return len(revoked)
 
+    async def reissue_access(self, user: User, session_id: str) -> IssuedToken:
+        """A fresh access token for a live login session (after a step-up)."""
+        session = await self._store.session_by_id(session_id)
+        if session is None or session.revoked_at is not None or session.user_id != user.id:
+            raise RefreshTokenError()
+        return self._issue_access(user, session)
+
+    async def revoke_user_sessions(
+        self,
+        user_id: str,
+        reason: str,
+        *,
+        device: DeviceInfo | None = None,
+        keep: str | None = None,
+    ) -> int:
+        """Every session of the user (logins, delegations, its agents' grants) but ``keep``."""
+        session_ids = [s for s in await self._store.user_session_ids(user_id) if s != keep]
+        return len(await self._revoke(session_ids, reason, user_id, device))
+
     async def revoke_session(self, user_id: str, session_id: str, device: DeviceInfo) -> None:
         session = await self._store.session_by_id(session_id)
         if session is None or session.user_id != user_id or session.revoked_at is not None:
@@ -361,6 +386,7 @@ class AuthService:
     ) -> IssuedToken:
         permissions = self._settings.permissions_for(list(user.roles))
         if session.kind != "delegation":
+            amr = list(session.amr or ["pwd"])
             return self._issuer.issue_access(
                 user_id=user.id,
                 email=user.email,
@@ -369,6 +395,9 @@ class AuthService:
                 session_id=session.id,
                 device_fingerprint=session.device_fingerprint,
                 jkt=jkt,
+                email_verified=bool(user.email_verified),
+                amr=amr,
+                auth_time=session.mfa_at or session.created_at,
             )
         # Never wider than the user has now, nor than was delegated (RFC 8693 s2.1); no
         # roles either, so a handler checking roles cannot hand an agent the user's role.

@@ -22,16 +22,20 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AgentConsent",
+    "AccountToken",
     "AuditEntry",
     "AuditEvent",
     "Base",
     "Identity",
     "OAuthClient",
+    "Passkey",
+    "RecoveryCode",
     "RefreshToken",
     "Session",
     "SigningKey",
@@ -64,6 +68,15 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     password_changed_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Accounts (issue 16): the address proven by a mailed link, the TOTP secret (sealed),
+    # the last TOTP time step used (no replay), and the wrong-code brake.
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger)
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[int | None] = mapped_column(BigInteger)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    mfa_locked_until: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Session(Base):
@@ -90,6 +103,9 @@ class Session(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    # RFC 8176 methods of the sign-in, and when a second factor was last shown (step-up).
+    amr: Mapped[list[str] | None] = mapped_column(JSON)
+    mfa_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class RefreshToken(Base):
@@ -255,3 +271,46 @@ class AgentConsent(Base):
     max_ttl: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccountToken(Base):
+    """A single-use link token mailed to a person: email verification or password reset.
+
+    Only the SHA-256 of the token is kept; ``email`` is the address the link proves.
+    """
+
+    __tablename__ = "account_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # verify_email | reset_password
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """A single-use MFA recovery code, by SHA-256 only."""
+
+    __tablename__ = "recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Passkey(Base):
+    """A WebAuthn credential (a passkey): its public key and signature counter."""
+
+    __tablename__ = "passkeys"
+
+    credential_id: Mapped[str] = mapped_column(String(1400), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    transports: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)

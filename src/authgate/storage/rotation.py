@@ -48,6 +48,9 @@ class GrantSession:
     device_fingerprint: str
     expires_at: int
     revoked_at: int | None
+    created_at: int = 0
+    amr: list[str] | None = None
+    mfa_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class GrantUser:
     email: str
     roles: list[str]
     is_active: bool
+    email_verified: bool = False
 
 
 def _table(model: type[Base]) -> Table:
@@ -77,10 +81,14 @@ _GRANT = (
         _SESSIONS.c.device_fingerprint,
         _SESSIONS.c.expires_at,
         _SESSIONS.c.revoked_at,
+        _SESSIONS.c.created_at,
+        _SESSIONS.c.amr,
+        _SESSIONS.c.mfa_at,
         _USERS.c.id.label("user_id"),
         _USERS.c.email,
         _USERS.c.roles,
         _USERS.c.is_active,
+        _USERS.c.email_verified,
     )
     .join_from(_SESSIONS, _USERS, _USERS.c.id == _SESSIONS.c.user_id)
     .where(_SESSIONS.c.id == bindparam("session_id"), _USERS.c.id == bindparam("user_id"))
@@ -129,8 +137,12 @@ async def read_grant(
         device_fingerprint=row.device_fingerprint,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        created_at=row.created_at,
+        amr=row.amr,
+        mfa_at=row.mfa_at,
     )
-    return session, GrantUser(row.user_id, row.email, row.roles, row.is_active)
+    user = GrantUser(row.user_id, row.email, row.roles, row.is_active, bool(row.email_verified))
+    return session, user
 
 
 class RefreshRotation:

@@ -40,6 +40,10 @@ class AccessClaims:
     actor: str | None = None  # RFC 8693 s4.1: the top-level act.sub, when delegated
     client_id: str | None = None  # RFC 9068 s2.2: the client the token was issued to
     jkt: str | None = None  # RFC 9449 s6.1: cnf.jkt of a DPoP-bound token
+    email_verified: bool | None = None  # OIDC Core s5.1
+    amr: tuple[str, ...] = ()  # RFC 8176 authentication methods
+    acr: str | None = None  # aal1 | aal2
+    auth_time: int | None = None  # OIDC Core s2: when the person last authenticated
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +171,25 @@ def string_list_claim(claims: dict[str, Any], name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise InvalidClaimError(name)
     return tuple(value)
+
+
+def optional_bool_claim(claims: dict[str, Any], name: str) -> bool | None:
+    if name not in claims:
+        return None
+    value = claims[name]
+    if not isinstance(value, bool):
+        raise InvalidClaimError(name)
+    return value
+
+
+def optional_time_claim(claims: dict[str, Any], name: str) -> int | None:
+    if name not in claims:
+        return None
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidClaimError(name)
+    return value
+
+
+def optional_list_claim(claims: dict[str, Any], name: str) -> tuple[str, ...]:
+    return string_list_claim(claims, name) if name in claims else ()

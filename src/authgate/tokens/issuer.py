@@ -17,9 +17,18 @@ from authgate.clock import Clock, system_clock
 from authgate.keys.keyring import KeySource, RingKey, resolve_keys
 from authgate.tokens.claims import ACCESS_TYP, REFRESH_TYP
 
-__all__ = ["IssuedToken", "TokenIssuer", "token_header"]
+__all__ = ["SECOND_FACTORS", "IssuedToken", "TokenIssuer", "acr_for", "token_header"]
 
 ALGORITHM = "HS256"
+
+
+#: RFC 8176 methods that are a second factor (one-time code, key-bound passkey).
+SECOND_FACTORS = frozenset({"otp", "hwk", "swk", "mfa"})
+
+
+def acr_for(amr: list[str]) -> str:
+    """``aal2`` when a second factor (or a user-verifying passkey) was shown, else ``aal1``."""
+    return "aal2" if SECOND_FACTORS.intersection(amr) else "aal1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,9 @@ class TokenIssuer:
         client_id: str | None = None,
         jkt: str | None = None,
         not_after: int | None = None,
+        email_verified: bool | None = None,
+        amr: list[str] | None = None,
+        auth_time: int | None = None,
     ) -> IssuedToken:
         """An access token; the optional parts mark agent, delegated and DPoP-bound tokens."""
         claims: dict[str, Any] = {
@@ -82,6 +94,14 @@ class TokenIssuer:
         }
         if email is not None:
             claims["email"] = email
+        if email_verified is not None:
+            claims["email_verified"] = email_verified  # OIDC Core s5.1
+        if amr is not None:
+            # RFC 8176 methods; acr per NIST SP 800-63B levels; auth_time OIDC Core s2.
+            claims["amr"] = amr
+            claims["acr"] = acr_for(amr)
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
         if client_id is not None:
             claims["client_id"] = client_id
             claims["scope"] = " ".join(permissions)  # RFC 9068 s2.2.3

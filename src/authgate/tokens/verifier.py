@@ -42,7 +42,10 @@ from authgate.tokens.claims import (
     RefreshClaims,
     actor_claim,
     jkt_claim,
+    optional_bool_claim,
+    optional_list_claim,
     optional_string_claim,
+    optional_time_claim,
     string_claim,
     string_list_claim,
 )
@@ -127,6 +130,10 @@ class TokenVerifier:
             actor=actor_claim(claims),
             client_id=optional_string_claim(claims, "client_id"),
             jkt=jkt_claim(claims),
+            email_verified=optional_bool_claim(claims, "email_verified"),
+            amr=optional_list_claim(claims, "amr"),
+            acr=optional_string_claim(claims, "acr"),
+            auth_time=optional_time_claim(claims, "auth_time"),
         )
         if digest:
             self._cache.put(digest, (result, {n: claims[n] for n in _TIME_CLAIMS if n in claims}))

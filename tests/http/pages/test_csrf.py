@@ -5,7 +5,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from authgate.http.pages import FORM_PATHS, account, failures, login
+from authgate.http.pages import (
+    FORM_PATHS,
+    account,
+    failures,
+    login,
+    recovery,
+    second_factor,
+    security,
+)
 from tests.conftest import PASSWORD
 from tests.http.pages.forms import ORIGIN, form_token, sign_up
 
@@ -18,7 +26,8 @@ def test_every_form_target_is_listed_for_the_csrf_middleware() -> None:
 
 
 def _routes() -> list[tuple[str, set[str]]]:
-    routes = [r for module in (account, failures, login) for r in module.router.routes]
+    modules = (account, failures, login, recovery, second_factor, security)
+    routes = [r for module in modules for r in module.router.routes]
     return [(getattr(r, "path", ""), set(getattr(r, "methods", None) or ())) for r in routes]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from authgate.http.pages import account, failures, login
+from authgate.http.pages import account, failures, login, recovery, second_factor, security
 
 __all__ = ["FORM_PATHS", "install", "router"]
 
@@ -17,6 +17,9 @@ router = APIRouter(include_in_schema=False)
 router.include_router(login.router)
 router.include_router(account.router)
 router.include_router(failures.router)
+router.include_router(recovery.router)
+router.include_router(second_factor.router)
+router.include_router(security.router)
 
 #: The form targets. Each checks its own CSRF form field (``pages.csrf``), so the
 #: header-based CSRF middleware, which a form cannot satisfy, leaves them alone.
@@ -28,6 +31,23 @@ FORM_PATHS = (
     "/account/sessions/revoke-all",
     "/account/delegations/revoke",
     "/account/connections/disconnect",
+    # Accounts (issue 16)
+    "/forgot-password",
+    "/reset-password",
+    "/verify-email",
+    "/login/mfa",
+    "/login/passkey",
+    "/login/passkey/options",
+    "/account/password",
+    "/account/email/resend",
+    "/account/mfa/totp/start",
+    "/account/mfa/totp/confirm",
+    "/account/mfa/totp/disable",
+    "/account/passkeys/options",
+    "/account/passkeys/add",
+    "/account/passkeys/rename",
+    "/account/passkeys/remove",
+    "/account/delete",
 )
 
 

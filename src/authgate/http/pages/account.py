@@ -24,12 +24,13 @@ from authgate.http.pages.connections import connected_accounts
 from authgate.http.pages.forms import read_form, text
 from authgate.http.pages.login import form_expired
 from authgate.http.pages.providers import linked_identities
+from authgate.http.pages.security_view import security_view
 from authgate.http.pages.templates import error_page, render
 from authgate.http.pages.useragents import describe
 from authgate.runtime import Runtime
 from authgate.storage.models import Session
 
-__all__ = ["DelegationView", "SessionView", "router"]
+__all__ = ["ACCOUNT", "DelegationView", "SessionView", "form_action", "router", "signed_in"]
 
 router = APIRouter(include_in_schema=False)
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -43,6 +44,12 @@ _NOTICES = {
     "connection_removed": "Disconnected here. The provider did not confirm that it revoked "
     "access; you can also remove it in your settings there.",
     "key_removed": "The API key has been deleted.",
+    "password_changed": "Your password has been changed; other devices were signed out.",
+    "verification_sent": "A confirmation link is on its way to your address.",
+    "totp_disabled": "The authenticator app is off.",
+    "passkey_added": "The passkey has been added.",
+    "passkey_renamed": "The passkey has been renamed.",
+    "passkey_removed": "The passkey has been removed.",
 }
 # What Vault.disconnect returns (revoked at the provider?) -> the notice to show.
 _DISCONNECTED = {True: "connection_revoked", False: "connection_removed", None: "key_removed"}
@@ -108,7 +115,7 @@ def _had_cookies(request: Request, runtime: Runtime) -> bool:
     return any(name in request.cookies for name in names)
 
 
-async def _signed_in(request: Request, runtime: Runtime) -> BrowserSession | Response:
+async def signed_in(request: Request, runtime: Runtime) -> BrowserSession | Response:
     current = await browser_session(request, runtime)
     if current is not None:
         return current
@@ -116,7 +123,7 @@ async def _signed_in(request: Request, runtime: Runtime) -> BrowserSession | Res
     return to_login(request, runtime, next_path=ACCOUNT, notice=notice)
 
 
-async def _form_action(
+async def form_action(
     request: Request, runtime: Runtime
 ) -> tuple[FormData, BrowserSession] | Response:
     """Every account form: its CSRF token first, then the signed-in browser session."""
@@ -124,7 +131,7 @@ async def _form_action(
         form = await read_form(request, secure=runtime.settings.secure_cookies)
     except CsrfError:
         return form_expired(request, runtime)
-    current = await _signed_in(request, runtime)
+    current = await signed_in(request, runtime)
     if isinstance(current, Response):
         return current
     return form, current
@@ -132,7 +139,7 @@ async def _form_action(
 
 @router.get("/account")
 async def account(request: Request, runtime: RuntimeDep) -> Response:
-    current = await _signed_in(request, runtime)
+    current = await signed_in(request, runtime)
     if isinstance(current, Response):
         return current
     principal = current.principal
@@ -153,6 +160,7 @@ async def account(request: Request, runtime: RuntimeDep) -> Response:
         connections=await connected_accounts(runtime, user.id, return_to=ACCOUNT),
         notice=_NOTICES.get(request.query_params.get("notice", "")),
         error=None,
+        security=await security_view(runtime, user),
     )
     return current.keep(response, secure=secure)
 
@@ -160,7 +168,7 @@ async def account(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/account/sessions/revoke")
 async def revoke_session(request: Request, runtime: RuntimeDep) -> Response:
     secure = runtime.settings.secure_cookies
-    checked = await _form_action(request, runtime)
+    checked = await form_action(request, runtime)
     if isinstance(checked, Response):
         return checked
     form, current = checked
@@ -182,7 +190,7 @@ async def revoke_session(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/account/sessions/revoke-all")
 async def revoke_all(request: Request, runtime: RuntimeDep) -> Response:
     secure = runtime.settings.secure_cookies
-    checked = await _form_action(request, runtime)
+    checked = await form_action(request, runtime)
     if isinstance(checked, Response):
         return checked
     _form, current = checked
@@ -195,7 +203,7 @@ async def revoke_all(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/account/delegations/revoke")
 async def revoke_delegation(request: Request, runtime: RuntimeDep) -> Response:
     secure = runtime.settings.secure_cookies
-    checked = await _form_action(request, runtime)
+    checked = await form_action(request, runtime)
     if isinstance(checked, Response):
         return checked
     form, current = checked
@@ -217,7 +225,7 @@ async def revoke_delegation(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/account/connections/disconnect")
 async def disconnect(request: Request, runtime: RuntimeDep) -> Response:
     secure = runtime.settings.secure_cookies
-    checked = await _form_action(request, runtime)
+    checked = await form_action(request, runtime)
     if isinstance(checked, Response):
         return checked
     form, current = checked

@@ -26,6 +26,7 @@ from authgate.errors import (
     RedirectNotAllowedError,
     RegistrationClosedError,
     UnknownProviderError,
+    UnverifiedAccountError,
 )
 from authgate.http.dependencies import get_runtime
 from authgate.http.pages.providers import provider_label
@@ -60,6 +61,9 @@ _MESSAGES = {
     "invalid_token": "The answer from {provider} could not be verified, so you were not signed in.",
     "invalid_grant": "{provider} refused the sign-in code. Start again from the sign-in page.",
     "account_disabled": "This account is disabled.",
+    "email_unverified": "An account with this email already exists, but its address has "
+    "not been verified. Sign in with its password and confirm the address, or reset the "
+    "password, then sign in with {provider} again.",
     "registration_closed": "There is no account for this {provider} identity, and new "
     "accounts cannot be created here.",
     "rate_limited": "Too many sign-in attempts. Wait a few minutes and try again.",
@@ -72,6 +76,7 @@ _REASONS: tuple[tuple[type[AuthgateError], str], ...] = (
     (IdTokenError, "invalid_token"),
     (CodeExchangeError, "invalid_grant"),
     (AccountDisabledError, "account_disabled"),
+    (UnverifiedAccountError, "email_unverified"),
     (ProviderUnavailableError, "temporarily_unavailable"),
     (UnknownProviderError, "unknown_provider"),
     (RedirectNotAllowedError, "invalid_request"),

@@ -29,6 +29,7 @@ from authgate.http.pages.failures import failure_message
 from authgate.http.pages.forms import read_form, text
 from authgate.http.pages.next_target import safe_next
 from authgate.http.pages.providers import provider_buttons, provider_label
+from authgate.http.pages.second_factor import mfa_step
 from authgate.http.pages.templates import error_page, render
 from authgate.http.pages.throttle import LoginThrottle, wait_message
 from authgate.ratelimit import Decision, StoreUnavailable
@@ -46,6 +47,10 @@ _NOTICES = {
     "signed_out": "You have signed out.",
     "signed_out_everywhere": "You have signed out on every device.",
     "session_ended": "Your session has ended. Please sign in again.",
+    "password_reset": "Your password has been changed and every device signed out. "
+    "Sign in with the new password.",
+    "password_changed": "Your password has been changed; other devices were signed out.",
+    "account_deleted": "Your account has been deleted.",
 }
 _MAX_EMAIL = 320
 _MAX_PASSWORD = 4096
@@ -136,6 +141,8 @@ async def login_submit(request: Request, runtime: RuntimeDep) -> Response:
     except StoreUnavailable:
         return _unavailable(request, runtime)
     await throttle.succeeded()
+    if await runtime.mfa.enabled(user):
+        return await mfa_step(request, runtime, user, next_path)
     pair = await runtime.auth.start_session(user, device)
     return _signed_in(pair, next_path, runtime)
 
@@ -255,6 +262,7 @@ async def register_submit(request: Request, runtime: RuntimeDep) -> Response:
         status = 400 if isinstance(exc, PasswordPolicyError) else exc.status_code
         return _register_page(request, runtime, status_code=status, error=exc.message, **page)
     await runtime.audit.record("user.registered", user_id=user.id, device=device)
+    await runtime.verification.send(user)
     pair = await runtime.auth.start_session(user, device)
     return _signed_in(pair, next_path, runtime)
 

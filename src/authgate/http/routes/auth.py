@@ -21,7 +21,7 @@ from authgate.runtime import Runtime
 from authgate.sessions.service import TokenPair
 from authgate.storage.models import Session, User
 
-__all__ = ["iso", "json_only", "router", "user_json"]
+__all__ = ["iso", "json_only", "router", "token_response", "user_json"]
 
 _JSON_TYPES = ("application/json",)
 
@@ -62,10 +62,11 @@ def user_json(user: User, permissions: list[str]) -> dict[str, Any]:
         "roles": list(user.roles),
         "permissions": permissions,
         "createdAt": iso(user.created_at),
+        "emailVerified": bool(user.email_verified),
     }
 
 
-def _token_response(
+def token_response(
     runtime: Runtime, pair: TokenPair, *, cookies: bool, extra: dict[str, Any] | None = None
 ) -> JSONResponse:
     response = JSONResponse({**pair.as_json(), **(extra or {})}, headers=NO_STORE)
@@ -78,6 +79,7 @@ def _token_response(
 async def register(body: RegisterRequest, runtime: RuntimeDep, request: Request) -> JSONResponse:
     user = await runtime.users.register(body.email, body.password, body.name)
     await runtime.audit.record("user.registered", user_id=user.id, device=device_info(request))
+    await runtime.verification.send(user)
     permissions = runtime.settings.permissions_for(list(user.roles))
     return JSONResponse({"user": user_json(user, permissions)}, status_code=201)
 
@@ -92,11 +94,27 @@ async def login(body: LoginRequest, runtime: RuntimeDep, request: Request) -> JS
             "login.failure", device=device, email=normalise_email(body.email)
         )
         raise
+    if await runtime.mfa.enabled(user):
+        # The password was right; the second factor comes next (POST /auth/login/mfa).
+        challenge = await runtime.mfa.start_challenge(user.id)
+        step = {
+            "mfaRequired": True,
+            "mfaToken": challenge,
+            "methods": await _methods(runtime, user),
+        }
+        return JSONResponse(step, headers=NO_STORE)
     pair = await runtime.auth.start_session(user, device)
     permissions = runtime.settings.permissions_for(list(user.roles))
-    return _token_response(
+    return token_response(
         runtime, pair, cookies=body.useCookies, extra={"user": user_json(user, permissions)}
     )
+
+
+async def _methods(runtime: Runtime, user: User) -> list[str]:
+    methods = ["totp", "recovery_code"] if user.totp_enabled_at is not None else []
+    if await runtime.accounts.passkey_count(user.id):
+        methods.append("passkey")
+    return methods
 
 
 @router.post("/refresh")
@@ -110,7 +128,7 @@ async def refresh(
         raise RefreshTokenError("Provide refreshToken in the body or the refresh cookie")
     pair = await runtime.auth.refresh(token, device_info(request))
     cookies = bool(body and body.useCookies) or from_cookie is not None
-    return _token_response(runtime, pair, cookies=cookies)
+    return token_response(runtime, pair, cookies=cookies)
 
 
 @router.post("/logout")

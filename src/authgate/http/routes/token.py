@@ -21,9 +21,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from authgate.errors import AuthgateError, InvalidTokenError, RefreshTokenError
+from authgate.errors import (
+    AuthgateError,
+    InvalidTokenError,
+    RefreshTokenError,
+    StepUpRequiredError,
+)
 from authgate.http.credentials import device_info
-from authgate.http.dependencies import get_runtime
+from authgate.http.dependencies import check_authentication, get_runtime
 from authgate.http.oauth2_form import (
     NO_STORE,
     OAuthRequestError,
@@ -36,7 +41,7 @@ from authgate.principal import Principal
 from authgate.runtime import Runtime
 from authgate.scopes import is_vault_scope
 from authgate.sessions.service import TokenPair
-from authgate.storage.models import OAuthClient
+from authgate.storage.models import OAuthClient, User
 from authgate.tokens.issuer import IssuedToken
 
 __all__ = ["router"]
@@ -109,6 +114,10 @@ async def _client_credentials(
     scopes = sorted(requested if requested is not None else allowed)
     if client.owner_user_id is None:
         raise OAuthRequestError("This agent has no owner", error="unauthorized_client")
+    owner = await runtime.store.user_by_id(client.owner_user_id)
+    if owner is None or not owner.is_active:
+        # A disabled or deleted owner's agents act for no one (issue 16).
+        raise OAuthRequestError("This agent's owner is disabled", error="unauthorized_client")
     jkt = await _dpop_jkt(runtime, request, client)
     issued = await runtime.auth.start_agent_grant(
         agent_id=agent_id, owner_id=client.owner_user_id, scopes=scopes, jkt=jkt
@@ -157,6 +166,7 @@ async def _token_exchange(
     parent = await runtime.store.session_by_id(subject.session_id)
     if user is None or parent is None:
         raise OAuthRequestError("The subject_token is not valid", error="invalid_grant")
+    await _vault_needs_recent_factor(runtime, subject, user, scopes)
     jkt = await _dpop_jkt(runtime, request, client)
     pair = await runtime.auth.start_delegation(
         user,
@@ -167,6 +177,21 @@ async def _token_exchange(
         jkt=jkt,
     )
     return _pair_body(pair, scopes, jkt)
+
+
+async def _vault_needs_recent_factor(
+    runtime: Runtime, subject: Principal, user: User, scopes: list[str]
+) -> None:
+    """Handing an agent a vault credential needs a recent second factor (issue 16)."""
+    if not any(is_vault_scope(s) for s in scopes) or not await runtime.mfa.enabled(user):
+        return
+    try:
+        check_authentication(subject, runtime.clock(), True, runtime.settings.mfa_recent_window)
+    except StepUpRequiredError as exc:
+        raise OAuthRequestError(
+            "Delegating vault access needs a recent second factor: step up and retry",
+            error="invalid_grant",
+        ) from exc
 
 
 async def _actor(runtime: Runtime, form: dict[str, str], client: OAuthClient) -> str:

@@ -30,6 +30,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     for email in ("ada@example.com", "bob@example.com"):
         created = runner.invoke(app, ["users", "create", "--email", email], input=PASSWORD + "\n")
         assert created.exit_code == 0, created.output

@@ -25,6 +25,7 @@ from tests.federation.conftest import (
     start,
 )
 from tests.federation.github_server import GitHubServer
+from tests.helpers import without_cookies
 
 
 async def audit(app: FastAPI, event: str) -> list[AuditEvent]:
@@ -32,8 +33,9 @@ async def audit(app: FastAPI, event: str) -> list[AuditEvent]:
 
 
 async def chat_ok(client: httpx.AsyncClient, access_token: str) -> None:
-    response = await client.post(
-        "/api/ai/chat", json={"message": "hello"}, headers=bearer(access_token)
+    # The callback also set auth cookies; a request carries one credential (RFC 6750 s2).
+    response = await without_cookies(
+        client, "POST", "/api/ai/chat", json={"message": "hello"}, headers=bearer(access_token)
     )
     assert response.status_code == 200, response.text
 
@@ -72,7 +74,9 @@ async def test_google_style_login_end_to_end(oauth_app: AppFactory, oidc: MockPr
     assert len(cleared) == 1
     assert "Max-Age=0" in cleared[0]
     await chat_ok(client, done["accessToken"])
-    me = (await client.get("/auth/me", headers=bearer(done["accessToken"]))).json()
+    me = (
+        await without_cookies(client, "GET", "/auth/me", headers=bearer(done["accessToken"]))
+    ).json()
     assert me["identities"] == [
         {"provider": "google", "subject": "g-1", "email": "Ada@Example.com", "emailVerified": True}
     ]
@@ -153,7 +157,9 @@ async def test_github_login_end_to_end(oauth_app: AppFactory, github: GitHubServ
         "name": "The Octocat",
     }
     await chat_ok(client, done["accessToken"])
-    me = (await client.get("/auth/me", headers=bearer(done["accessToken"]))).json()
+    me = (
+        await without_cookies(client, "GET", "/auth/me", headers=bearer(done["accessToken"]))
+    ).json()
     assert me["identities"][0]["subject"] == "583231"
     assert "client_secret" not in github.token_requests[-1]
     assert github.token_requests[-1]["code_verifier"]

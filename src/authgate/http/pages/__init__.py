@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from authgate.http.pages import account, failures, login
+from authgate.http.pages import account, authorize, failures, login
 
 __all__ = ["FORM_PATHS", "install", "router"]
 
@@ -17,6 +17,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(login.router)
 router.include_router(account.router)
 router.include_router(failures.router)
+router.include_router(authorize.router)
 
 #: The form targets. Each checks its own CSRF form field (``pages.csrf``), so the
 #: header-based CSRF middleware, which a form cannot satisfy, leaves them alone.
@@ -28,6 +29,10 @@ FORM_PATHS = (
     "/account/sessions/revoke-all",
     "/account/delegations/revoke",
     "/account/connections/disconnect",
+    # The authorization request itself (no state change) and the consent form.
+    "/oauth2/authorize",
+    "/oauth2/consent",
+    "/account/apps/revoke",
 )
 
 

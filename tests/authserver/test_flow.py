@@ -43,3 +43,24 @@ async def test_sign_in_consent_code_token_and_introspection(
     assert info["scope"] == "mcp:read mcp:tools"
     assert info["sub"] == claims["sub"]
     assert info["exp"] == claims["exp"]
+
+
+async def test_refresh_rotates_and_keeps_the_resource(
+    client: httpx.AsyncClient, browser: Browser, resource: ResourceServer, registered: Registered
+) -> None:
+    pending = request_for(registered)
+    outcome = await browser.authorize(pending.url)
+    first = (await exchange(client, registered, outcome.code, pending.verifier)).json()
+    response = await client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "client_id": registered.client_id,
+        },
+    )
+    assert response.status_code == 200, response.text
+    second = response.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    claims = jwt.decode(second["access_token"], options={"verify_signature": False})
+    assert claims["aud"] == RESOURCE

@@ -126,3 +126,22 @@ async def exchange(
     }
     data = {k: v for k, v in data.items() if v != "<omit>"}
     return await client.post("/oauth2/token", data=data)
+
+
+async def grant(
+    client: httpx.AsyncClient, browser: Browser, registered: Registered, **overrides: str
+) -> dict[str, Any]:
+    """Authorize (signing in and consenting as needed) and exchange the code: the tokens."""
+    pending = request_for(registered, **overrides)
+    outcome = await browser.authorize(pending.url)
+    response = await exchange(client, registered, outcome.code, pending.verifier)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def introspect(
+    client: httpx.AsyncClient, server: ResourceServer, token: str
+) -> dict[str, Any]:
+    response = await client.post("/oauth2/introspect", data={"token": token}, auth=server.auth)
+    assert response.status_code == 200, response.text
+    return dict(response.json())

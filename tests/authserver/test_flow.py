@@ -29,7 +29,8 @@ async def test_sign_in_consent_code_token_and_introspection(
     assert body["token_type"] == "Bearer"
     assert body["scope"] == "mcp:read mcp:tools"
     header = jwt.get_unverified_header(body["access_token"])
-    assert header["typ"] == "at+jwt" and "kid" in header
+    assert header["typ"] == "at+jwt"
+    assert "kid" in header
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["aud"] == RESOURCE
     assert claims["client_id"] == registered.client_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from authgate.http.pages import account, authorize, failures, login
+from authgate.http.pages import account, apps, authorize, failures, login
 
 __all__ = ["FORM_PATHS", "install", "router"]
 
@@ -18,6 +18,7 @@ router.include_router(login.router)
 router.include_router(account.router)
 router.include_router(failures.router)
 router.include_router(authorize.router)
+router.include_router(apps.router)
 
 #: The form targets. Each checks its own CSRF form field (``pages.csrf``), so the
 #: header-based CSRF middleware, which a form cannot satisfy, leaves them alone.

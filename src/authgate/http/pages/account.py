@@ -19,6 +19,7 @@ from authgate.errors import CredentialNotFoundError, CsrfError, NotFoundError
 from authgate.http.cookies import clear_auth_cookies
 from authgate.http.credentials import access_cookie_name, device_info, refresh_cookie_name
 from authgate.http.dependencies import get_runtime
+from authgate.http.pages.apps import apps_with_access
 from authgate.http.pages.browser import BrowserSession, browser_session, to_login
 from authgate.http.pages.connections import connected_accounts
 from authgate.http.pages.forms import read_form, text
@@ -43,6 +44,7 @@ _NOTICES = {
     "connection_removed": "Disconnected here. The provider did not confirm that it revoked "
     "access; you can also remove it in your settings there.",
     "key_removed": "The API key has been deleted.",
+    "app_revoked": "The application's access has been revoked.",
 }
 # What Vault.disconnect returns (revoked at the provider?) -> the notice to show.
 _DISCONNECTED = {True: "connection_revoked", False: "connection_removed", None: "key_removed"}
@@ -151,6 +153,7 @@ async def account(request: Request, runtime: RuntimeDep) -> Response:
         sessions=_views(rows, principal.session_id),
         delegations=await _delegations(runtime, user.id),
         connections=await connected_accounts(runtime, user.id, return_to=ACCOUNT),
+        apps=await apps_with_access(runtime, user.id),
         notice=_NOTICES.get(request.query_params.get("notice", "")),
         error=None,
     )

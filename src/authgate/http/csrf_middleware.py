@@ -29,7 +29,9 @@ __all__ = ["CSRF_EXEMPT", "CSRF_HEADER", "CsrfMiddleware", "csrf_cookie_name", "
 
 CSRF_HEADER = "x-csrf-token"
 # Sign-in and sign-up authorize nothing by cookie, and stale cookies must not block them.
-CSRF_EXEMPT = ("/auth/login", "/auth/register")
+# An authorization request may arrive as a cross-site form POST (RFC 6749 s3.1), like a
+# GET link; it changes nothing the consent form (CSRF-checked) has not already allowed.
+CSRF_EXEMPT = ("/auth/login", "/auth/register", "/oauth2/authorize")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 

@@ -30,8 +30,7 @@ FORM_PATHS = (
     "/account/sessions/revoke-all",
     "/account/delegations/revoke",
     "/account/connections/disconnect",
-    # The authorization request itself (no state change) and the consent form.
-    "/oauth2/authorize",
+    # The consent form of the authorization server and the app revocation on /account.
     "/oauth2/consent",
     "/account/apps/revoke",
 )

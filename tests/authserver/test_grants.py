@@ -201,3 +201,45 @@ async def test_private_key_jwt_client(
         client_assertion=assertion,
     )
     assert response.status_code == 200, response.text
+
+
+async def test_disabling_the_client_ends_its_grants(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    browser: Browser,
+    resource: ResourceServer,
+    registered: Registered,
+) -> None:
+    """``authgate clients disable``: the client's tokens stop at once."""
+    tokens = await grant(client, browser, registered)
+    runtime = app.state.authgate
+    await runtime.clients.disable(registered.client_id)
+    assert await runtime.authserver.revoke_client(registered.client_id, None) == 1
+    info = await client.post(
+        "/oauth2/introspect", data={"token": tokens["access_token"]}, auth=resource.auth
+    )
+    assert info.json() == {"active": False}
+    outcome = await browser.client.get(request_for(registered).url)
+    assert outcome.status_code == 400  # a disabled client is unknown
+
+
+async def test_disabling_the_resource_ends_every_grant_for_it(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    browser: Browser,
+    resource: ResourceServer,
+    registered: Registered,
+) -> None:
+    tokens = await grant(client, browser, registered)
+    runtime = app.state.authgate
+    await runtime.clients.disable(resource.client_id)
+    assert await runtime.authserver.revoke_client(resource.client_id, resource.url) == 1
+    refreshed = await client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": registered.client_id,
+        },
+    )
+    assert refreshed.status_code == 400

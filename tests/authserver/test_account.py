@@ -126,3 +126,34 @@ async def test_someone_elses_grant_cannot_be_revoked(
         )
     assert response.headers["location"] == "/account?notice=already_ended"
     assert (await introspect(client, resource, tokens["access_token"]))["active"] is True
+
+
+async def test_audit_events_and_metrics(
+    app: Any,
+    client: httpx.AsyncClient,
+    browser: Browser,
+    resource: ResourceServer,
+    registered: Registered,
+) -> None:
+    """Authorize, consent, denial, registration and code reuse are audited and counted."""
+    from tests.authserver.conftest import exchange, request_for
+
+    await browser.authorize(request_for(registered, scope="mcp:read").url, decision="deny")
+    pending = request_for(registered)
+    outcome = await browser.authorize(pending.url)
+    await exchange(client, registered, outcome.code, pending.verifier)
+    await exchange(client, registered, outcome.code, pending.verifier)
+    events = {e.event for e in await app.state.authgate.store.recent_audit(limit=100)}
+    assert {
+        "authserver.client_registered",
+        "authserver.consent_denied",
+        "authserver.consent",
+        "authserver.authorize",
+        "authserver.grant",
+        "authserver.code_reused",
+    } <= events
+    exposition = (await client.get("/metrics")).text
+    assert 'authgate_authserver_events_total{event="code_reused"} 1.0' in exposition
+    assert pending.verifier not in str(
+        [e.detail for e in await app.state.authgate.store.recent_audit(limit=100)]
+    )

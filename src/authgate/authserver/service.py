@@ -99,7 +99,7 @@ class AuthorizationServer:
         if remember:
             await self.consents.remember(user_id, request.client.id, request.resource.url, scopes)
             await self._audit.record(
-                "oauth.consent",
+                "authserver.consent",
                 user_id=user_id,
                 client=request.client.public_id,
                 resource=request.resource.url,
@@ -115,7 +115,7 @@ class AuthorizationServer:
         )
         await self.apps.touch(request.client.id)
         await self._audit.record(
-            "oauth.authorize",
+            "authserver.authorize",
             user_id=user_id,
             client=request.client.public_id,
             resource=request.resource.url,
@@ -125,7 +125,7 @@ class AuthorizationServer:
 
     async def deny(self, request: AuthorizationRequest, user_id: str) -> None:
         await self._audit.record(
-            "oauth.consent_denied",
+            "authserver.consent_denied",
             user_id=user_id,
             client=request.client.public_id,
             resource=request.resource.url,
@@ -290,7 +290,7 @@ class AuthorizationServer:
             await self._on_replay(user.id, issued.session_id if issued else None, client, device)
             raise GrantError("The authorization code was already used")
         await self._audit.record(
-            "oauth.grant", user_id=user.id, session_id=session.id, client=client.public_id
+            "authserver.grant", user_id=user.id, session_id=session.id, client=client.public_id
         )
         access = self._access(
             user.id, client, resource, granted, session.id, session.expires_at, jkt
@@ -322,7 +322,10 @@ class AuthorizationServer:
     ) -> None:
         """RFC 6749 s4.1.2: a code used twice revokes what its first use issued."""
         await self._audit.record(
-            "oauth.code_reused", user_id=user_id, session_id=session_id, client=client.public_id
+            "authserver.code_reused",
+            user_id=user_id,
+            session_id=session_id,
+            client=client.public_id,
         )
         if session_id is None:
             return

@@ -38,7 +38,7 @@ async def register(request: Request, runtime: RuntimeDep) -> JSONResponse:
     except AuthgateError as exc:
         return oauth_error(exc)
     await runtime.audit.record(
-        "oauth.client_registered",
+        "authserver.client_registered",
         device=device,
         client=new.app.public_id,
         auth_method=new.app.auth_method,

@@ -65,3 +65,11 @@ async def test_refresh_rotates_and_keeps_the_resource(
     assert second["refresh_token"] != first["refresh_token"]
     claims = jwt.decode(second["access_token"], options={"verify_signature": False})
     assert claims["aud"] == RESOURCE
+
+
+async def test_a_request_too_long_to_come_back_to_is_refused_not_lost(
+    browser: Browser, resource: ResourceServer, registered: Registered
+) -> None:
+    """Rather than lose the request at /login (its `next` is bounded), say so to the client."""
+    outcome = await browser.authorize(request_for(registered, state="s" * 1900).url)
+    assert outcome.params["error"] == "invalid_request"

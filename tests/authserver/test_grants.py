@@ -243,3 +243,38 @@ async def test_disabling_the_resource_ends_every_grant_for_it(
         },
     )
     assert refreshed.status_code == 400
+
+
+@pytest.mark.parametrize("which", ["access_token", "refresh_token"])
+async def test_public_client_revokes_its_grant(
+    client: httpx.AsyncClient,
+    browser: Browser,
+    resource: ResourceServer,
+    registered: Registered,
+    which: str,
+) -> None:
+    """RFC 7009 s2.1: a public client identifies itself with client_id alone."""
+    tokens = await grant(client, browser, registered)
+    response = await client.post(
+        "/oauth2/revoke", data={"token": tokens[which], "client_id": registered.client_id}
+    )
+    assert response.status_code == 200
+    info = await client.post(
+        "/oauth2/introspect", data={"token": tokens["access_token"]}, auth=resource.auth
+    )
+    assert info.json() == {"active": False}
+
+
+async def test_a_client_cannot_revoke_another_clients_grant(
+    client: httpx.AsyncClient, browser: Browser, resource: ResourceServer, registered: Registered
+) -> None:
+    other = await register_client(client)
+    tokens = await grant(client, browser, registered)
+    response = await client.post(
+        "/oauth2/revoke", data={"token": tokens["refresh_token"], "client_id": other.client_id}
+    )
+    assert response.status_code == 200  # s2.2: answered like an unknown token
+    info = await client.post(
+        "/oauth2/introspect", data={"token": tokens["access_token"]}, auth=resource.auth
+    )
+    assert info.json()["active"] is True

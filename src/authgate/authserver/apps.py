@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from authgate.clock import Clock, system_clock
@@ -209,6 +210,14 @@ class AppRegistry:
         if self._resolver is None:
             return None
         metadata, trusted = await self._resolver.resolve(url)
+        try:
+            return await self._upsert_document(url, metadata, trusted)
+        except IntegrityError:  # a concurrent first use inserted the row: update it
+            return await self._upsert_document(url, metadata, trusted)
+
+    async def _upsert_document(
+        self, url: str, metadata: dict[str, Any], trusted: bool
+    ) -> App | None:
         row_id = cimd_row_id(url)
         values = {
             "name": str(metadata.get("client_name") or url)[:200],

@@ -35,7 +35,8 @@ from authgate.tokens.verifier import TokenVerifier
 
 __all__ = ["AuthorizationServer", "GrantTokens"]
 
-_OPERATOR = DeviceInfo(user_agent="authgate cli", ip="", accept_language="")
+_PURGE_EVERY = 256
+_OPERATOR = DeviceInfo(user_agent="", ip="", accept_language="")  # no browser involved
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class AuthorizationServer:
         self.codes = codes
         self._audit = audit
         self._clock = clock
+        self._issued = 0
 
     # The authorization endpoint
 
@@ -114,6 +116,9 @@ class AuthorizationServer:
             scopes=scopes,
         )
         await self.apps.touch(request.client.id)
+        self._issued += 1
+        if self._issued % _PURGE_EVERY == 0:
+            await self.codes.purge()  # spent and expired codes, now and then
         await self._audit.record(
             "authserver.authorize",
             user_id=user_id,
@@ -224,6 +229,32 @@ class AuthorizationServer:
         await self._auth.revoke_session(user_id, session_id, device)
         if session.actor and session.resource:
             await self.consents.forget(user_id, session.actor, session.resource)
+
+    async def revoke_token(self, token: str, client: App) -> bool:
+        """RFC 7009: end the grant behind one of ``client``'s tokens (refresh or access).
+
+        A token issued to another client is left alone (s2.1), answered like an unknown one.
+        """
+        session_id = await self._own_session(token, client)
+        if session_id is None:
+            return False
+        session = await self._store.session_by_id(session_id)
+        if session is None or session.kind != GRANT or session.actor != client.id:
+            return False
+        with contextlib.suppress(NotFoundError):
+            await self._auth.revoke_session(session.user_id, session.id, _OPERATOR)
+        return True
+
+    async def _own_session(self, token: str, client: App) -> str | None:
+        try:
+            return self._verifier.verify_refresh(token).session_id
+        except InvalidTokenError:
+            pass
+        try:
+            claims = self.tokens.verify(token)
+        except InvalidTokenError:
+            return None
+        return claims.session_id if claims.client_id == client.public_id else None
 
     async def revoke_client(self, client_id: str, resource: str | None) -> int:
         """A client disabled: its grants end; a resource disabled: every grant for it ends."""

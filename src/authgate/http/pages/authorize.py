@@ -34,6 +34,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 AUTHORIZE = "/oauth2/authorize"
 _MAX_FIELDS = 20
 _MAX_REQUEST = 8192
+MAX_NEXT = 2048  # the longest `next` that /login accepts (pages.next_target)
 
 
 @router.get(AUTHORIZE)
@@ -62,7 +63,7 @@ async def consent(request: Request, runtime: RuntimeDep) -> Response:
         return checked
     current = await browser_session(request, runtime)
     if current is None:
-        return to_login(request, runtime, next_path=f"{AUTHORIZE}?{checked.query}")
+        return _sign_in(request, runtime, checked)
     server = runtime.authserver
     user_id = current.principal.id
     if text(form, "decision", limit=10) != "allow":
@@ -87,7 +88,7 @@ async def _authorize(
             return _redirect(
                 runtime, checked.redirect_uri, checked.state, {"error": "login_required"}
             )
-        return to_login(request, runtime, next_path=f"{AUTHORIZE}?{checked.query}")
+        return _sign_in(request, runtime, checked)
     server = runtime.authserver
     scopes = server.grantable(checked, current.principal.roles)
     if not scopes:
@@ -124,6 +125,19 @@ async def _read(
             exc.state,
             {"error": exc.error, "error_description": exc.message},
         )
+
+
+def _sign_in(request: Request, runtime: Runtime, checked: AuthorizationRequest) -> Response:
+    """To /login and back here; a request too long to come back to is said so."""
+    back = f"{AUTHORIZE}?{checked.query}"
+    if len(back) > MAX_NEXT:
+        return _redirect(
+            runtime,
+            checked.redirect_uri,
+            checked.state,
+            {"error": "invalid_request", "error_description": "The request is too long"},
+        )
+    return to_login(request, runtime, next_path=back)
 
 
 def _no_scope() -> dict[str, str]:

@@ -16,6 +16,7 @@ from authgate.http.oauth2_form import (
     oauth_error,
     read_form,
 )
+from authgate.http.routes.authserver_token import app_client
 from authgate.runtime import Runtime
 from authgate.storage.models import OAuthClient
 
@@ -131,13 +132,19 @@ async def _refresh_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
 async def revoke(request: Request, runtime: RuntimeDep) -> JSONResponse:
     try:
         form = await read_form(request)
-        client = await authenticate_client(request, form, runtime.clients)
+        # A third-party app (public ones too, RFC 7009 s2.1) revokes only its own grants.
+        app = await app_client(request, form, runtime)
+        if app is None:
+            client_id = (await authenticate_client(request, form, runtime.clients)).client_id
         token = form.get("token")
         if not token:
             raise OAuthRequestError("The token parameter is required")
     except AuthgateError as exc:
         return oauth_error(exc)
     # RFC 7009 s2.2: unknown and already invalid tokens also answer 200.
-    if await runtime.auth.revoke_token(token, actor="client"):
-        await runtime.audit.record("token.revoked", client=client.client_id)
+    if app is not None:
+        if await runtime.authserver.revoke_token(token, app):
+            await runtime.audit.record("token.revoked", client=app.public_id)
+    elif await runtime.auth.revoke_token(token, actor="client"):
+        await runtime.audit.record("token.revoked", client=client_id)
     return JSONResponse({}, headers=NO_STORE)

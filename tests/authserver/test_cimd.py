@@ -31,6 +31,7 @@ from tests.authserver.conftest import (
     request_for,
 )
 from tests.authserver.flow import PASSWORD, Browser
+from tests.processes import free_port
 
 
 class _Documents(BaseHTTPRequestHandler):
@@ -186,6 +187,21 @@ async def test_trusted_hosts_only_when_listed(tmp_path: Any, documents: str, clo
     async with lifespan(application), client_for(application) as c:
         await make_resource(application)
         response = await c.get(request_for(Registered(f"{documents}/good/client.json")).url)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        pytest.param(f"http://127.0.0.1:{free_port()}/client.json", id="connection-refused"),
+        pytest.param("http://127.0.0.1:99999/client.json", id="port-out-of-range"),
+        pytest.param("https://127.0.0.1:1/client.json", id="tls-to-nothing"),
+    ],
+)
+async def test_unreachable_documents_get_a_page_not_a_500(
+    cimd_browser: Browser, client_id: str
+) -> None:
+    response = await cimd_browser.client.get(request_for(Registered(client_id)).url)
     assert response.status_code == 400
 
 

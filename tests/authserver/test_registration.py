@@ -91,6 +91,24 @@ async def test_allowed_redirect_uris(client: httpx.AsyncClient, uri: str) -> Non
         pytest.param({"token_endpoint_auth_method": "tls_client_auth"}, id="unknown-auth"),
         pytest.param({"token_endpoint_auth_method": "private_key_jwt"}, id="pkjwt-without-jwks"),
         pytest.param({"client_name": "x" * 201}, id="long-name"),
+        pytest.param(
+            {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": ["nope"]}},
+            id="jwks-not-keys",
+        ),
+        pytest.param(
+            {
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "c"}]},
+            },
+            id="jwks-private-key",
+        ),
+        pytest.param(
+            {
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "!", "y": "?"}]},
+            },
+            id="jwks-unreadable",
+        ),
     ],
 )
 async def test_bad_metadata_is_refused(client: httpx.AsyncClient, metadata: dict[str, Any]) -> None:

@@ -83,13 +83,21 @@ class MetadataDocuments:
                 body = await self._fetch(url, host)
         except TimeoutError as exc:
             raise MetadataDocumentError("The client metadata document took too long") from exc
+        except (httpx.HTTPError, OSError) as exc:  # refused, reset, TLS: never a 500
+            raise MetadataDocumentError(
+                "The client metadata document could not be fetched"
+            ) from exc
         metadata = self._check_document(url, body)
         trusted = host in self._trusted
         self._remember(url, metadata, trusted)
         return metadata, trusted
 
     def _check_url(self, url: str) -> str:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a port out of range
+        except ValueError as exc:
+            raise MetadataDocumentError("Not a client metadata document URL") from exc
         loopback_http = self._allow_loopback and parts.scheme == "http"
         if parts.scheme != "https" and not loopback_http:
             raise MetadataDocumentError("A client metadata document URL must be https")

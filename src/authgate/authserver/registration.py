@@ -19,6 +19,8 @@ import hmac
 import secrets
 from typing import Any
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -141,11 +143,7 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
     responses = metadata.get("response_types", ["code"])
     if responses != ["code"]:
         raise ClientMetadataError('response_types must be ["code"]')
-    jwks = metadata.get("jwks")
-    if method == "private_key_jwt" and not (
-        isinstance(jwks, dict) and isinstance(jwks.get("keys"), list)
-    ):
-        raise ClientMetadataError("private_key_jwt needs the client's public keys in jwks")
+    jwks = _check_jwks(metadata.get("jwks")) if method == "private_key_jwt" else None
     name = metadata.get("client_name") or "Unnamed application"
     if not isinstance(name, str) or len(name) > _MAX_NAME or not name.isprintable():
         raise ClientMetadataError("client_name must be a short printable string")
@@ -154,8 +152,25 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
         "redirect_uris": redirect_uris,
         "auth_method": method,
         "grant_types": sorted(set(grants)),
-        "jwks": jwks if method == "private_key_jwt" else None,
+        "jwks": jwks,
     }
+
+
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def _check_jwks(jwks: Any) -> dict[str, Any]:
+    """RFC 7591 s2 ``jwks``: public asymmetric keys only, each one importable."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not 0 < len(keys) <= 10:
+        raise ClientMetadataError("private_key_jwt needs the client's public keys in jwks")
+    if not all(isinstance(k, dict) and not _PRIVATE_MEMBERS & k.keys() for k in keys):
+        raise ClientMetadataError("jwks must hold public keys only")
+    try:
+        KeySet.import_key_set({"keys": keys})
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise ClientMetadataError("jwks holds a key that cannot be read") from exc
+    return {"keys": keys}
 
 
 def registration_response(new: NewApp) -> dict[str, Any]:

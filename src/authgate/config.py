@@ -242,6 +242,22 @@ class Settings(BaseSettings):
     # WebAuthn relying party: the id defaults to the public URL's host.
     webauthn_rp_id: str | None = None
     webauthn_rp_name: str = "authgate"
+    # Authorization server for third-party clients and MCP (docs/authorization-server.md).
+    # RFC 7591 registration: open to anyone, only with an initial access token from
+    # `authgate clients registration-token`, or off.
+    client_registration: Literal["open", "token", "off"] = "open"
+    client_registration_max: Annotated[int, Field(ge=0)] = 1000
+    client_unused_ttl: Duration = 86400
+    authorization_code_ttl: Annotated[int, Field(ge=1, le=60)] = 60
+    # Client ID Metadata Documents: fetched over https from public addresses only; when
+    # cimd_trusted_hosts is set, only from those hosts. cimd_allow_loopback exists for
+    # tests that serve documents on 127.0.0.1 and is refused in production.
+    cimd_enabled: bool = True
+    cimd_trusted_hosts: CommaList = Field(default_factory=list)
+    cimd_allow_loopback: bool = False
+    cimd_max_bytes: Annotated[int, Field(ge=256, le=65536)] = 5120
+    cimd_timeout: Annotated[float, Field(gt=0, le=30)] = 3.0
+    cimd_cache_ttl: Annotated[int, Field(ge=0, le=86400)] = 300
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -256,6 +272,8 @@ class Settings(BaseSettings):
             raise ValueError(f"default roles without permissions: {sorted(unknown_roles)}")
         _check_hardening(self)
         _check_mail(self)
+        if self.cimd_allow_loopback and self.is_production:
+            raise ValueError("cimd_allow_loopback is for tests only; production refuses it")
         return self
 
     @property

@@ -69,6 +69,13 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self.authserver_events = Counter(
+            "authgate_authserver_events",
+            "Authorization server events: authorize, consent, consent_denied, grant, "
+            "client_registered, code_reused.",
+            ["event"],
+            registry=r,
+        )
         self.latency = Histogram(
             "authgate_http_request_duration_seconds",
             "Request latency by method, route template and status class.",
@@ -97,6 +104,8 @@ class Metrics:
             self.refresh_reuse.inc()
         elif event in ("token.device_mismatch", "access.device_mismatch"):
             self.device_mismatch.inc()
+        elif event.startswith("authserver."):
+            self.authserver_events.labels(event.removeprefix("authserver.")).inc()
 
     def on_rejected_token(self, reason: str) -> None:
         self.verification_failures.labels(reason).inc()

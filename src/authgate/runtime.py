@@ -21,6 +21,7 @@ from authgate.agents.consents import AgentConsents
 from authgate.agents.dpop import DPoPVerifier
 from authgate.agents.registry import ClientRegistry
 from authgate.audit import AuditTrail
+from authgate.authserver.factory import build_authorization_server
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
 from authgate.devices import DeviceFingerprints
@@ -144,6 +145,17 @@ class Runtime:
             oauth=self.oauth,
             audit=self.audit,
             used_states=self.single_use,
+            clock=clock,
+        )
+        # authgate as OAuth 2.1 authorization server for third-party and MCP clients.
+        self.authserver, self.client_registration = build_authorization_server(
+            settings,
+            store=self.store,
+            keys=self.keys,
+            auth=self.auth,
+            issuer=self.issuer,
+            verifier=self.verifier,
+            audit=self.audit,
             clock=clock,
         )
 

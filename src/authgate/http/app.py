@@ -23,6 +23,7 @@ from authgate.http.routes import (
     health,
     oauth2,
     passkeys,
+    registration,
     token,
     vault,
     wellknown,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(wellknown.router)
     app.include_router(oauth2.router)
     app.include_router(token.router)
+    app.include_router(registration.router)
     app.include_router(delegations.router)
     app.include_router(connections.router)
     app.include_router(vault.router)

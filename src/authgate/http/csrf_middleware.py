@@ -37,9 +37,12 @@ __all__ = ["CSRF_EXEMPT", "CSRF_HEADER", "CsrfMiddleware", "csrf_cookie_name", "
 
 CSRF_HEADER = "x-csrf-token"
 # Sign-in and sign-up authorize nothing by cookie, and stale cookies must not block them.
+# An authorization request may arrive as a cross-site form POST (RFC 6749 s3.1), like a
+# GET link; it changes nothing the consent form (CSRF-checked) has not already allowed.
 CSRF_EXEMPT = (
     "/auth/login",
     "/auth/register",
+    "/oauth2/authorize",
     # The account lifecycle's unauthenticated steps: a mailed key, a sign-in challenge or
     # a passkey assertion authorizes them, never a cookie (docs/accounts.md).
     "/auth/login/mfa",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -37,7 +37,13 @@ from authgate.tokens.claims import AccessClaims, RefreshClaims
 from authgate.tokens.issuer import SECOND_FACTORS, IssuedToken, TokenIssuer
 from authgate.tokens.verifier import TokenVerifier
 
-__all__ = ["AuthService", "TokenPair", "hash_token"]
+__all__ = ["GRANT", "AccessMinter", "AuthService", "TokenPair", "hash_token"]
+
+#: The session kind of an authorization-code grant to a third-party client
+#: (authgate.authserver): its access tokens are for a resource, minted only there.
+GRANT = "grant"
+#: Mints the access token of a rotation: (user, session, DPoP thumbprint) -> token.
+AccessMinter = Callable[[GrantUser, GrantSession, "str | None"], IssuedToken]
 
 
 def hash_token(token: str) -> str:
@@ -96,6 +102,11 @@ class AuthService:
             clock=clock,
         )
 
+    @property
+    def fingerprints(self) -> DeviceFingerprints:
+        """The keyed device fingerprints (issue 19 item 9), for grants made elsewhere."""
+        return self._fingerprints
+
     def _now(self) -> int:
         return int(self._clock())
 
@@ -132,9 +143,11 @@ class AuthService:
         *,
         client_id: str | None = None,
         jkt: str | None = None,
+        mint: AccessMinter | None = None,
     ) -> TokenPair:
         """Rotate a refresh token. A delegation's tokens are bound to the agent
-        ``client_id`` instead of a browser's device fingerprint."""
+        ``client_id`` instead of a browser's device fingerprint; ``mint`` issues the
+        access token of a grant whose tokens are not authgate's own (kind ``grant``)."""
         claims = self._verify_refresh(token)
         await self._check_binding(claims, device, client_id)
         spent_at = self._clock()  # exact: the reuse grace is measured from it
@@ -161,7 +174,8 @@ class AuthService:
         if outcome.status != "rotated":
             raise RefreshTokenError()
         self._audit.announce(entry)
-        return TokenPair(self._issue_access(user, session, jkt), replacement, session.id)
+        issue = mint if mint is not None else self._issue_access
+        return TokenPair(issue(user, session, jkt), replacement, session.id)
 
     async def start_delegation(
         self,
@@ -384,6 +398,9 @@ class AuthService:
     def _issue_access(
         self, user: User | GrantUser, session: Session | GrantSession, jkt: str | None = None
     ) -> IssuedToken:
+        if session.kind == GRANT:
+            # A third-party client's grant never yields an authgate token (fail closed).
+            raise RefreshTokenError()
         permissions = self._settings.permissions_for(list(user.roles))
         if session.kind != "delegation":
             amr = list(session.amr or ["pwd"])

@@ -31,11 +31,14 @@ __all__ = [
     "AccountToken",
     "AuditEntry",
     "AuditEvent",
+    "AuthorizationCode",
     "Base",
+    "Consent",
     "Identity",
     "OAuthClient",
     "Passkey",
     "RecoveryCode",
+    "RegistrationToken",
     "RefreshToken",
     "Session",
     "SigningKey",
@@ -106,6 +109,9 @@ class Session(Base):
     # RFC 8176 methods of the sign-in, and when a second factor was last shown (step-up).
     amr: Mapped[list[str] | None] = mapped_column(JSON)
     mfa_at: Mapped[int | None] = mapped_column(BigInteger)
+    # kind ``grant`` (authgate as authorization server, docs/authorization-server.md): the
+    # RFC 8707 resource its access tokens are for; ``actor`` is the client.
+    resource: Mapped[str | None] = mapped_column(String(512))
 
 
 class RefreshToken(Base):
@@ -199,6 +205,75 @@ class OAuthClient(Base):
     dpop_required: Mapped[bool] = mapped_column(default=False)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # Authorization server (docs/authorization-server.md). A resource server's audience
+    # URL, with per-scope descriptions and the scopes that need a user permission:
+    resource: Mapped[str | None] = mapped_column(String(512), unique=True)
+    scope_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A third-party client (kind ``app``): RFC 7591 metadata, how it was registered
+    # (``cli``, ``dynamic`` or ``cimd``), its metadata document URL, and its last use.
+    redirect_uris: Mapped[list[str] | None] = mapped_column(JSON)
+    grant_types: Mapped[list[str] | None] = mapped_column(JSON)
+    auth_method: Mapped[str | None] = mapped_column(String(32))
+    registered_via: Mapped[str | None] = mapped_column(String(16))
+    metadata_url: Mapped[str | None] = mapped_column(String(512))
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuthorizationCode(Base):
+    """An authorization code (RFC 6749 s4.1.2), stored by hash, bound to all it was for.
+
+    ``used_at`` makes it single use; ``session_id`` is the grant its redemption started,
+    revoked when the code comes back a second time (RFC 6749 s4.1.2).
+    """
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    resource: Mapped[str] = mapped_column(String(512))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+    session_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class Consent(Base):
+    """What a user allowed a client to do at a resource, remembered for the next request."""
+
+    __tablename__ = "oauth_consents"
+    __table_args__ = (
+        Index(
+            "ix_oauth_consents_user_client_resource",
+            "user_id",
+            "client_id",
+            "resource",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(512))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class RegistrationToken(Base):
+    """An RFC 7591 s3 initial access token, made by ``authgate clients registration-token``."""
+
+    __tablename__ = "oauth_registration_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    uses_left: Mapped[int] = mapped_column(Integer)
 
 
 class Identity(Base):

@@ -145,6 +145,14 @@ class SqlStore:
             query = select(Session.id).where(Session.actor == actor, Session.revoked_at.is_(None))
             return list((await db.execute(query)).scalars().all())
 
+    async def resource_sessions(self, resource: str) -> Sequence[Session]:
+        """Live grants whose tokens are for ``resource`` (authgate.authserver)."""
+        async with self._db() as db:
+            query = select(Session).where(
+                Session.resource == resource, Session.revoked_at.is_(None)
+            )
+            return (await db.execute(query)).scalars().all()
+
     @asynccontextmanager
     async def refresh_rotation(
         self, *, session_id: str, user_id: str

@@ -9,7 +9,16 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from authgate.http.pages import account, failures, login, recovery, second_factor, security
+from authgate.http.pages import (
+    account,
+    apps,
+    authorize,
+    failures,
+    login,
+    recovery,
+    second_factor,
+    security,
+)
 
 __all__ = ["FORM_PATHS", "install", "router"]
 
@@ -20,6 +29,8 @@ router.include_router(failures.router)
 router.include_router(recovery.router)
 router.include_router(second_factor.router)
 router.include_router(security.router)
+router.include_router(authorize.router)
+router.include_router(apps.router)
 
 #: The form targets. Each checks its own CSRF form field (``pages.csrf``), so the
 #: header-based CSRF middleware, which a form cannot satisfy, leaves them alone.
@@ -48,6 +59,9 @@ FORM_PATHS = (
     "/account/passkeys/rename",
     "/account/passkeys/remove",
     "/account/delete",
+    # The consent form of the authorization server and the app revocation on /account.
+    "/oauth2/consent",
+    "/account/apps/revoke",
 )
 
 

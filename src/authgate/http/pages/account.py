@@ -19,6 +19,7 @@ from authgate.errors import CredentialNotFoundError, CsrfError, NotFoundError
 from authgate.http.cookies import clear_auth_cookies
 from authgate.http.credentials import access_cookie_name, device_info, refresh_cookie_name
 from authgate.http.dependencies import get_runtime
+from authgate.http.pages.apps import apps_with_access
 from authgate.http.pages.browser import BrowserSession, browser_session, to_login
 from authgate.http.pages.connections import connected_accounts
 from authgate.http.pages.forms import read_form, text
@@ -50,6 +51,7 @@ _NOTICES = {
     "passkey_added": "The passkey has been added.",
     "passkey_renamed": "The passkey has been renamed.",
     "passkey_removed": "The passkey has been removed.",
+    "app_revoked": "The application's access has been revoked.",
 }
 # What Vault.disconnect returns (revoked at the provider?) -> the notice to show.
 _DISCONNECTED = {True: "connection_revoked", False: "connection_removed", None: "key_removed"}
@@ -158,6 +160,7 @@ async def account(request: Request, runtime: RuntimeDep) -> Response:
         sessions=_views(rows, principal.session_id),
         delegations=await _delegations(runtime, user.id),
         connections=await connected_accounts(runtime, user.id, return_to=ACCOUNT),
+        apps=await apps_with_access(runtime, user.id),
         notice=_NOTICES.get(request.query_params.get("notice", "")),
         error=None,
         security=await security_view(runtime, user),

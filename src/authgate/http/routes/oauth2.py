@@ -16,7 +16,9 @@ from authgate.http.oauth2_form import (
     oauth_error,
     read_form,
 )
+from authgate.http.routes.authserver_token import app_client
 from authgate.runtime import Runtime
+from authgate.storage.models import OAuthClient
 
 __all__ = ["router"]
 
@@ -29,15 +31,49 @@ INACTIVE = {"active": False}
 async def introspect(request: Request, runtime: RuntimeDep) -> JSONResponse:
     try:
         form = await read_form(request)
-        await authenticate_client(request, form, runtime.clients)
+        caller = await authenticate_client(request, form, runtime.clients)
         token = form.get("token")
         if not token:
             raise OAuthRequestError("The token parameter is required")
     except AuthgateError as exc:
         return oauth_error(exc)
     # Not audited: resource servers may introspect on every request.
-    body = await _introspection(runtime, token, form.get("token_type_hint"))
+    body = _resource_info(runtime, token, caller)
+    if body is None and caller.resource is not None:
+        # A registered resource accepts only tokens issued for it, never authgate's own.
+        body = INACTIVE
+    if body is None:
+        body = await _introspection(runtime, token, form.get("token_type_hint"))
     return JSONResponse(body, headers=NO_STORE)
+
+
+def _resource_info(runtime: Runtime, token: str, caller: OAuthClient) -> dict[str, Any] | None:
+    """A token for a registered resource (authgate.authserver): active only to that
+    resource's own server (RFC 7662 s4: the answer may depend on who asks), so resource
+    B learns nothing from a token for resource A."""
+    try:
+        claims = runtime.authserver.tokens.verify(token)
+    except InvalidTokenError:
+        return None
+    revoked = claims.session_id in runtime.revocations or runtime.revocations.stale
+    if revoked or caller.resource != claims.aud:
+        return INACTIVE
+    body: dict[str, Any] = {
+        "active": True,
+        "token_type": "Bearer",
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": runtime.settings.metadata_issuer,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "jti": claims.jti,
+        "sid": claims.session_id,
+    }
+    if claims.jkt is not None:
+        body |= {"token_type": "DPoP", "cnf": {"jkt": claims.jkt}}
+    return body
 
 
 async def _introspection(runtime: Runtime, token: str, hint: str | None) -> dict[str, Any]:
@@ -96,13 +132,19 @@ async def _refresh_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
 async def revoke(request: Request, runtime: RuntimeDep) -> JSONResponse:
     try:
         form = await read_form(request)
-        client = await authenticate_client(request, form, runtime.clients)
+        # A third-party app (public ones too, RFC 7009 s2.1) revokes only its own grants.
+        app = await app_client(request, form, runtime)
+        if app is None:
+            client_id = (await authenticate_client(request, form, runtime.clients)).client_id
         token = form.get("token")
         if not token:
             raise OAuthRequestError("The token parameter is required")
     except AuthgateError as exc:
         return oauth_error(exc)
     # RFC 7009 s2.2: unknown and already invalid tokens also answer 200.
-    if await runtime.auth.revoke_token(token, actor="client"):
-        await runtime.audit.record("token.revoked", client=client.client_id)
+    if app is not None:
+        if await runtime.authserver.revoke_token(token, app):
+            await runtime.audit.record("token.revoked", client=app.public_id)
+    elif await runtime.auth.revoke_token(token, actor="client"):
+        await runtime.audit.record("token.revoked", client=client_id)
     return JSONResponse({}, headers=NO_STORE)

@@ -10,6 +10,8 @@
   delegation lives no longer than that consent's ``maxTtl`` (issue 19 item 4).
 - ``refresh_token`` (RFC 6749 s6): a delegation's refresh token, only with the agent
   it was issued to.
+- ``authorization_code`` and its refreshes, for third-party clients of the
+  authorization server (``authserver_token``).
 
 Answers use the RFC names and carry ``Cache-Control: no-store`` (RFC 6749 s5.1).
 """
@@ -36,6 +38,7 @@ from authgate.http.oauth2_form import (
     oauth_error,
     read_form,
 )
+from authgate.http.routes.authserver_token import APP_GRANTS, app_client, app_grant
 from authgate.http.sender import token_request_jkt
 from authgate.principal import Principal
 from authgate.runtime import Runtime
@@ -59,14 +62,22 @@ JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105
 async def token(request: Request, runtime: RuntimeDep) -> JSONResponse:
     try:
         form = await read_form(request)
-        client = await authenticate_client(request, form, runtime.clients, runtime.assertions)
         grant = form.get("grant_type")
+        # Third-party clients of authgate.authserver: authorization code and its refreshes.
+        app = await app_client(request, form, runtime) if grant in APP_GRANTS else None
+        if app is not None:
+            return JSONResponse(await app_grant(runtime, request, form, app), headers=NO_STORE)
+        client = await authenticate_client(request, form, runtime.clients, runtime.assertions)
         if grant == "client_credentials":
             body = await _client_credentials(runtime, request, form, client)
         elif grant == TOKEN_EXCHANGE:
             body = await _token_exchange(runtime, request, form, client)
         elif grant == "refresh_token":
             body = await _refresh(runtime, request, form, client)
+        elif grant == "authorization_code":
+            raise OAuthRequestError(
+                "This client may not use this grant", error="unauthorized_client"
+            )
         elif grant is None:
             raise OAuthRequestError("grant_type is required")
         else:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from authgate.agents.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from authgate.http.dependencies import get_runtime
 from authgate.keys.keyring import SUPPORTED_ALGORITHMS
 from authgate.runtime import Runtime
@@ -29,17 +30,36 @@ async def jwks(runtime: RuntimeDep) -> JSONResponse:
     )
 
 
-def _metadata(runtime: Runtime) -> dict[str, Any]:
-    base = runtime.settings.public_url.rstrip("/")
-    return {
-        "issuer": runtime.settings.metadata_issuer,
+# Every grant the token endpoint accepts (RFC 8414 s2 grant_types_supported).
+GRANT_TYPES = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+]
+TOKEN_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+async def _metadata(runtime: Runtime) -> dict[str, Any]:
+    """RFC 8414 s2, with RFC 9207 s3, RFC 9449 s5.1 and the CIMD and MCP additions."""
+    settings = runtime.settings
+    base = settings.public_url.rstrip("/")
+    metadata: dict[str, Any] = {
+        "issuer": settings.metadata_issuer,
+        "authorization_endpoint": f"{base}/oauth2/authorize",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "token_endpoint": f"{base}/oauth2/token",
         "introspection_endpoint": f"{base}/oauth2/introspect",
         "revocation_endpoint": f"{base}/oauth2/revoke",
-        "grant_types_supported": ["refresh_token", "client_credentials"],
-        "response_types_supported": ["none"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": await runtime.authserver.resources.all_scopes(),
+        "grant_types_supported": GRANT_TYPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "client_id_metadata_document_supported": settings.cimd_enabled,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
@@ -49,16 +69,23 @@ def _metadata(runtime: Runtime) -> dict[str, Any]:
             "client_secret_post",
         ],
         "token_endpoint_auth_signing_alg_values_supported": list(SUPPORTED_ALGORITHMS[1:]),
-        "id_token_signing_alg_values_supported": [runtime.settings.signing_alg],
-        "subject_types_supported": ["public"],
     }
+    if settings.client_registration != "off":
+        metadata["registration_endpoint"] = f"{base}/oauth2/register"
+    return metadata
 
 
 @router.get("/.well-known/oauth-authorization-server")
 async def authorization_server_metadata(runtime: RuntimeDep) -> JSONResponse:
-    return JSONResponse(_metadata(runtime), headers={"Cache-Control": "public, max-age=3600"})
+    # Short: scopes_supported changes when a resource server is registered.
+    return JSONResponse(await _metadata(runtime), headers={"Cache-Control": "public, max-age=60"})
 
 
 @router.get("/.well-known/openid-configuration")
-async def openid_configuration(runtime: RuntimeDep) -> JSONResponse:
-    return JSONResponse(_metadata(runtime), headers={"Cache-Control": "public, max-age=3600"})
+async def openid_configuration() -> JSONResponse:
+    """authgate is no OpenID Provider (no ID tokens, no UserInfo): an OIDC discovery
+    document would promise what it does not do, so there is none (OIDC Discovery s4)."""
+    return JSONResponse(
+        {"error": "not_found", "error_description": "authgate is not an OpenID Provider"},
+        status_code=404,
+    )

@@ -42,9 +42,9 @@ def _split_list(value: Any) -> Any:
 
 
 def _rate_limit_text(value: Any) -> Any:
-    from limits import parse
+    from authgate.ratelimit import parse_rule
 
-    parse(str(value))  # raises ValueError on bad notation
+    parse_rule(str(value))  # raises ValueError on bad notation
     return value
 
 
@@ -182,7 +182,7 @@ class Settings(BaseSettings):
     allowed_redirects: CommaList = Field(default_factory=list)
     log_format: Literal["json", "text"] = "json"
 
-    # Hardening (docs/hardening.md). Limits use the `limits` notation: "5 per 15 minutes".
+    # Hardening (docs/hardening.md). Limits read "5 per 15 minutes" (authgate.ratelimit).
     rate_limit_enabled: bool = True
     rate_limit_api: RateLimitText = "100 per 15 minutes"
     rate_limit_login: RateLimitText = "5 per 15 minutes"

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from authgate.http.body_limit import BodySizeLimitMiddleware
+from authgate.http.credentials import access_cookie_name
 from authgate.http.csrf_middleware import CSRF_EXEMPT, CSRF_HEADER, CsrfMiddleware
 from authgate.http.headers import SecurityHeadersMiddleware
 from authgate.http.monitoring import MetricsMiddleware, metrics_endpoint
@@ -41,6 +42,8 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             limits=runtime.ratelimits,
             audit=runtime.audit,
             on_blocked=runtime.metrics.on_rate_limited,
+            authenticator=runtime.authenticator,
+            cookie_name=access_cookie_name(settings.secure_cookies),
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:

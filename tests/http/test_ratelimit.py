@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -327,3 +326,28 @@ async def test_failed_oauth_callbacks_count_per_ip(
         _assert_429(await client.get("/auth/oauth/nowhere/callback?code=c&state=s"))
         # Login is a different budget.
         assert (await _login(client, password="wrong password!")).status_code == 401
+
+
+async def test_api_limit_is_per_principal_when_authenticated(
+    settings_factory: Callable[..., Any], clock: FrozenClock
+) -> None:
+    """One user's loop spends only that user's budget; others on the same IP go on."""
+    async with limited_app(settings_factory, clock, rate_limit_api="2 per 15 minutes") as app:
+        await _register(app)
+        await _register(app, "bob@example.com")
+        async with client_from(app) as client:
+            ada = (await _login(client)).json()["accessToken"]
+            bob = (await _login(client, "bob@example.com")).json()["accessToken"]
+            chat = {"message": "hi"}
+            for _ in range(2):
+                ok = await client.post("/api/ai/chat", json=chat, headers=bearer(ada))
+                assert ok.status_code == 200
+            _assert_429(await client.post("/api/ai/chat", json=chat, headers=bearer(ada)))
+            assert (
+                await client.post("/api/ai/chat", json=chat, headers=bearer(bob))
+            ).status_code == 200
+            # Anonymous and invalid-token requests from that IP have their own budget.
+            assert (await client.post("/api/ai/chat", json=chat)).status_code == 401
+            forged = await client.post("/api/ai/chat", json=chat, headers=bearer(ada + "x"))
+            assert forged.status_code == 401
+            _assert_429(await client.post("/api/ai/chat", json=chat))

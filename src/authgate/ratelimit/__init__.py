@@ -158,9 +158,7 @@ class RateLimits:
 
     async def start(self) -> None:
         self._cells = (
-            RedisCells(self._redis_url, timeout=self._timeout)
-            if self._redis_url
-            else MemoryCells()
+            RedisCells(self._redis_url, timeout=self._timeout) if self._redis_url else MemoryCells()
         )
 
     async def close(self) -> None:

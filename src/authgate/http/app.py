@@ -26,6 +26,7 @@ from authgate.http.routes import (
     vault,
     wellknown,
 )
+from authgate.http.routing import PrefixRouter
 from authgate.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -62,15 +63,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.authgate = runtime
     install_error_handlers(app)
     install_hardening(app, runtime)
-    app.include_router(auth.router)
-    app.include_router(federation.router)
-    app.include_router(agent.router)
-    app.include_router(health.router)
-    app.include_router(wellknown.router)
-    app.include_router(oauth2.router)
-    app.include_router(token.router)
-    app.include_router(delegations.router)
-    app.include_router(connections.router)
-    app.include_router(vault.router)
-    pages.install(app)
+    # authgate's routes sit behind one gate, so a route the user adds is not matched
+    # after all of them (http/routing.py).
+    routes = PrefixRouter()
+    routes.include_router(auth.router)
+    routes.include_router(federation.router)
+    routes.include_router(agent.router)
+    routes.include_router(health.router)
+    routes.include_router(wellknown.router)
+    routes.include_router(oauth2.router)
+    routes.include_router(token.router)
+    routes.include_router(delegations.router)
+    routes.include_router(connections.router)
+    routes.include_router(vault.router)
+    pages.install(app, routes)
+    app.include_router(routes)
     return app

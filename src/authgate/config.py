@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     post_login_redirect: str = "/"
     allowed_redirects: CommaList = Field(default_factory=list)
     log_format: Literal["json", "text"] = "json"
+    # authgate's own access log (authgate.access, at info); `authgate serve` turns
+    # uvicorn's off so each request is logged once (http/access_log.py).
+    access_log: bool = True
 
     # Hardening (docs/hardening.md). Limits read "5 per 15 minutes" (authgate.ratelimit).
     rate_limit_enabled: bool = True

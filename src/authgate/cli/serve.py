@@ -39,6 +39,8 @@ def serve(
         "log_config": log_config(config.log_level, config.log_format),
         "proxy_headers": False,
         "server_header": False,
+        # authgate writes the access log itself (authgate.access), cheaper and redacted.
+        "access_log": not config.access_log,
         "ssl_certfile": str(ssl_certfile) if ssl_certfile else None,
         "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from authgate.http.access_log import AccessLogMiddleware
 from authgate.http.body_limit import BodySizeLimitMiddleware
 from authgate.http.credentials import access_cookie_name
 from authgate.http.csrf_middleware import CSRF_EXEMPT, CSRF_HEADER, CsrfMiddleware
@@ -79,3 +80,5 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             methods=["GET"],
             include_in_schema=False,
         )
+    if settings.access_log:
+        app.add_middleware(AccessLogMiddleware)  # outermost: sees every final status

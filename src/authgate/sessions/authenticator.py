@@ -18,6 +18,7 @@ from authgate.errors import (
 )
 from authgate.principal import Principal
 from authgate.storage.revocations import RevocationList
+from authgate.tokens.claims import AccessClaims
 from authgate.tokens.verifier import TokenVerifier
 
 __all__ = ["Authenticator"]
@@ -38,6 +39,10 @@ class Authenticator:
         self.revocations = revocations
         self._device_check = device_check
         self._inputs = tuple(fingerprint_inputs)
+        # The verifier hands back the same claims object for a cached token: build its
+        # Principal once too. Keyed by id(); the entry holds the claims, so the id
+        # cannot be reused while it is here.
+        self._principals: dict[int, tuple[AccessClaims, Principal]] = {}
 
     @property
     def needs_device(self) -> bool:
@@ -65,16 +70,30 @@ class Authenticator:
             presented = fingerprint(device, self._inputs)
             if not hmac.compare_digest(presented, claims.device_fingerprint):
                 raise DeviceMismatchError()
-        return Principal(
-            id=claims.sub,
-            email=claims.email,
-            roles=claims.roles,
-            permissions=claims.permissions,
-            session_id=claims.session_id,
-            device_fingerprint=claims.device_fingerprint,
-            token_id=claims.jti,
-            expires_at=claims.exp,
-            actor=claims.actor,
-            client_id=claims.client_id,
-            jkt=claims.jkt,
-        )
+        known = self._principals.get(id(claims))
+        if known is not None and known[0] is claims:
+            return known[1]
+        principal = _principal(claims)
+        if len(self._principals) >= _PRINCIPALS_MAX:
+            self._principals.clear()
+        self._principals[id(claims)] = (claims, principal)
+        return principal
+
+
+_PRINCIPALS_MAX = 4096  # as many as the verifier's cache holds
+
+
+def _principal(claims: AccessClaims) -> Principal:
+    return Principal(
+        id=claims.sub,
+        email=claims.email,
+        roles=claims.roles,
+        permissions=claims.permissions,
+        session_id=claims.session_id,
+        device_fingerprint=claims.device_fingerprint,
+        token_id=claims.jti,
+        expires_at=claims.exp,
+        actor=claims.actor,
+        client_id=claims.client_id,
+        jkt=claims.jkt,
+    )

@@ -81,7 +81,9 @@ class TokenVerifier:
         self._refresh_fast = _fast_path(refresh_key, REFRESH_TYP) if fast_path else None
         # Verified access tokens, by digest: a hit still repeats the time checks, and the
         # caller checks revocation. Refresh tokens are single use, so never cached.
-        self._cache: VerifiedCache[tuple[AccessClaims, dict[str, Any]]] = VerifiedCache(cache_size)
+        self._cache: VerifiedCache[tuple[AccessClaims, dict[str, Any], float, float]] = (
+            VerifiedCache(cache_size)
+        )
         self._ring: KeyRing | None = None
         self._access_fast: tuple[CompactHS256, ...] = ()
         self._access_policy = ClaimsPolicy(issuer, audience, "access", leeway)
@@ -109,7 +111,11 @@ class TokenVerifier:
         digest = token_digest(token) if self._cache.maxsize else b""
         cached = self._cache.get(digest) if digest else None
         if cached is not None:
-            self._access_policy.validate_times(cached[1], self._clock())
+            now = self._clock()
+            # Inside the window the claims were found valid for: nothing to re-check.
+            if cached[2] <= now < cached[3]:
+                return cached[0]
+            self._access_policy.validate_times(cached[1], now)  # raises the exact error
             return cached[0]
         claims = self._decode(token, self._access_fast, ring, ACCESS_TYP)
         self._access_policy.validate(claims, self._clock())
@@ -128,8 +134,19 @@ class TokenVerifier:
             jkt=jkt_claim(claims),
         )
         if digest:
-            self._cache.put(digest, (result, {n: claims[n] for n in _TIME_CLAIMS if n in claims}))
+            times = {n: claims[n] for n in _TIME_CLAIMS if n in claims}
+            self._cache.put(digest, (result, times, *self._valid_window(times)))
         return result
+
+    def _valid_window(self, times: dict[str, Any]) -> tuple[float, float]:
+        """[earliest, latest): the clock readings at which validate_times passes.
+
+        exp > now - leeway, iat <= now + leeway, nbf <= now + leeway (claims.py); the
+        times were just validated as finite NumericDates.
+        """
+        leeway = self._access_policy.leeway
+        start = max(float(times["iat"]), float(times.get("nbf", times["iat"])))
+        return start - leeway, float(times["exp"]) + leeway
 
     def verify_refresh(self, token: str) -> RefreshClaims:
         self._check_size(token)

@@ -15,7 +15,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
-from joserfc.jwk import OctKey
+from joserfc.jwk import ECKey, OctKey, OKPKey
 from joserfc.jws import extract_compact
 
 from authgate.clock import Clock, system_clock
@@ -33,6 +33,7 @@ from authgate.tokens._compact import (
     strict_json,
     token_digest,
 )
+from authgate.tokens._compact_asym import CompactAsymmetric
 from authgate.tokens.claims import (
     ACCESS_TYP,
     REFRESH_TYP,
@@ -52,10 +53,18 @@ _ALLOWED_HEADER = frozenset({"alg", "typ", "kid"})
 _TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
-def _fast_path(key: RingKey, typ: str) -> CompactHS256 | None:
-    if not isinstance(key.key, OctKey):
-        return None
-    return CompactHS256(secret=key.key.raw_value, typ=typ, kid=key.kid)
+FastPath = CompactHS256 | CompactAsymmetric
+
+
+def _fast_path(key: RingKey, typ: str) -> FastPath | None:
+    if isinstance(key.key, OctKey):
+        return CompactHS256(secret=key.key.raw_value, typ=typ, kid=key.kid)
+    if key.alg in ("EdDSA", "ES256") and isinstance(key.key, OKPKey | ECKey):
+        try:
+            return CompactAsymmetric(key=key.key, algorithm=key.alg, typ=typ, kid=key.kid)
+        except ValueError:  # another curve: the joserfc path handles it
+            return None
+    return None
 
 
 class TokenVerifier:
@@ -85,7 +94,7 @@ class TokenVerifier:
             VerifiedCache(cache_size)
         )
         self._ring: KeyRing | None = None
-        self._access_fast: tuple[CompactHS256, ...] = ()
+        self._access_fast: tuple[FastPath, ...] = ()
         self._access_policy = ClaimsPolicy(issuer, audience, "access", leeway)
         self._refresh_policy = ClaimsPolicy(issuer, audience, "refresh", leeway)
         self._max_bytes = max_token_bytes
@@ -168,7 +177,7 @@ class TokenVerifier:
             raise MalformedTokenError()
 
     def _decode(
-        self, token: str, fast: tuple[CompactHS256, ...], ring: KeyRing, typ: str
+        self, token: str, fast: tuple[FastPath, ...], ring: KeyRing, typ: str
     ) -> dict[str, Any]:
         for path in fast:
             claims = path.claims(token)

@@ -55,7 +55,10 @@ def _verifier(keys: Keys, *, fast_path: bool) -> TokenVerifier:
     )  # fmt: skip
 
 
-VERIFIERS = {alg: (_verifier(k, fast_path=True), _verifier(k, fast_path=False)) for alg, k in KEYS.items()}  # fmt: skip
+VERIFIERS = {
+    alg: (_verifier(keys, fast_path=True), _verifier(keys, fast_path=False))
+    for alg, keys in KEYS.items()
+}
 
 
 def b64(raw: bytes) -> str:
@@ -191,7 +194,9 @@ _payloads = st.one_of(
     st.just(claims()),
     st.builds(lambda exp: claims(exp=exp), st.integers(NOW - 30, NOW + 30)),
     st.builds(lambda iat: claims(iat=iat), st.integers(NOW - 30, NOW + 30)),
-    st.sampled_from([claims(aud=[AUD, "x"]), claims(iss=ISS + " "), claims(sub=None), claims(exp=True)]),
+    st.sampled_from(
+        [claims(aud=[AUD, "x"]), claims(iss=ISS + " "), claims(sub=None), claims(exp=True)]
+    ),
 )  # fmt: skip
 
 

@@ -42,7 +42,8 @@ def _backend(name: str) -> Iterator[dict[str, Any]]:
         yield {}
         return
     with redis_prefix() as prefix:
-        yield {"redis_url": REDIS_URL, "redis_key_prefix": prefix}
+        # A hundred requests open connections at once; a loaded machine needs time.
+        yield {"redis_url": REDIS_URL, "redis_key_prefix": prefix, "redis_timeout": 15}
 
 
 class HashCalls:

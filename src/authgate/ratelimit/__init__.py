@@ -34,7 +34,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from authgate.clock import Clock, system_clock
@@ -59,6 +59,7 @@ GROUPS: tuple[Group, ...] = ("api", "refresh", "register", "login", "oauth", "ac
 # When the shared store is down, brute-force brakes fail closed; the rest fail open.
 _FAIL_CLOSED = frozenset({"login", "oauth", "account"})
 _US = 1_000_000
+_SLOTS_MAX = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,20 +68,18 @@ class Rule:
 
     amount: int
     window: int
+    interval_us: int = field(init=False, repr=False, compare=False)
+    window_us: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The emission interval T = W / N, in whole microseconds (exact integers in Lua).
+        object.__setattr__(self, "interval_us", max(1, self.window * _US // self.amount))
+        object.__setattr__(self, "window_us", self.window * _US)
 
     @classmethod
     def parse(cls, text: str) -> Rule:
         """``"100 per 15 minutes"``, ``"10 per hour"``, ``"5/minute"``; ValueError otherwise."""
         return parse_rule(text)
-
-    @property
-    def interval_us(self) -> int:
-        # The emission interval T = W / N, in whole microseconds (exact integers in Lua).
-        return max(1, self.window * _US // self.amount)
-
-    @property
-    def window_us(self) -> int:
-        return self.window * _US
 
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 2592000}
@@ -100,7 +99,7 @@ def parse_rule(text: str) -> Rule:
     return Rule(int(words[0]), count * unit)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every limited request, and frozen costs 3x
 class Decision:
     """The state of one limit for one client, as the RateLimit-* headers report it."""
 
@@ -118,7 +117,7 @@ class Decision:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reservation:
     """Attempts counted before they ran; ``release`` gives them back on success."""
 
@@ -155,6 +154,8 @@ class RateLimits:
         self._timeout = redis_timeout
         self._clock = clock
         self._cells: MemoryCells | RedisCells | None = None
+        # Slots (hashed store key and rule) of recent clients: hashing is most of a hit.
+        self._slots: dict[tuple[str, tuple[str, ...], bool], Slot] = {}
 
     async def start(self) -> None:
         self._cells = (
@@ -241,14 +242,21 @@ class RateLimits:
         rule = self._rules[group]
         slot = self._slot(group, rule, key, spare_known=False)
         try:
-            verdict = await self.cells.take((slot,), self._now(), cost=cost)
+            verdict = await self.cells.take_one(slot, self._now(), cost=cost)
         except Exception as exc:
             return self._on_store_error(group, rule, exc)
         return Reservation(self._decision(rule, verdict, 0), verdict.counted)
 
     def _slot(self, group: Group, rule: Rule, key: tuple[str, ...], *, spare_known: bool) -> Slot:
-        name = f"{self._prefix}{group}:{':'.join(_identifiers(key))}"
-        return Slot(name, rule.interval_us, rule.window_us, spare_known)
+        cache_key = (group, key, spare_known)
+        slot = self._slots.get(cache_key)
+        if slot is None:
+            if len(self._slots) >= _SLOTS_MAX:
+                self._slots.clear()  # bounded: keys are attacker-chosen
+            name = f"{self._prefix}{group}:{':'.join(_identifiers(key))}"
+            slot = Slot(name, rule.interval_us, rule.window_us, spare_known)
+            self._slots[cache_key] = slot
+        return slot
 
     def _now(self) -> int:
         return int(self._clock() * _US)

@@ -29,7 +29,7 @@ class Slot:
     spare_known: bool = False  # skipped when the client is known (the account brake)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     now: int
     tats: tuple[int, ...]  # per slot: the TAT after this request, or now when skipped
@@ -70,6 +70,22 @@ class MemoryCells:
             if len(self._tats) > self._sweep_at:
                 self._sweep(now)
         return Verdict(now, tuple(tats), refused, counted)
+
+    async def take_one(self, slot: Slot, now: int, *, cost: int) -> Verdict:
+        """``take`` for one slot: the per-request path of every limited group."""
+        tats = self._tats
+        tat = tats.get(slot.name, now)
+        if tat < now:
+            tat = now
+        if tat + slot.interval - now > slot.window:
+            return Verdict(now, (tat,), 0, ())
+        if not cost:
+            return Verdict(now, (tat,), None, ())
+        tat += cost * slot.interval
+        tats[slot.name] = tat
+        if len(tats) > self._sweep_at:
+            self._sweep(now)
+        return Verdict(now, (tat,), None, (slot,))
 
     async def give_back(self, slots: tuple[Slot, ...]) -> None:
         for slot in slots:
@@ -187,6 +203,9 @@ class RedisCells:
         active = tuple(slot for i, slot in enumerate(slots) if int(reply[3 + 2 * i]))
         counted = active if refused == 0 and cost else ()
         return Verdict(now, tats, refused - 1 if refused else None, counted)
+
+    async def take_one(self, slot: Slot, now: int, *, cost: int) -> Verdict:
+        return await self.take((slot,), now, cost=cost)
 
     async def give_back(self, slots: tuple[Slot, ...]) -> None:
         await self._give_back(

@@ -214,7 +214,9 @@ def run(
             wrk(server.url, token, seconds=warmup, connections=connections)
         for _ in range(rounds):
             for name, server in servers.items():
-                samples[name].append(measure(server, token, seconds=seconds, connections=connections))
+                samples[name].append(
+                    measure(server, token, seconds=seconds, connections=connections)
+                )
         logged = sum(1 for _ in (Path(tmp) / "access.log").open())
     rows = [
         {

@@ -37,6 +37,7 @@ ACCESS_LOGGER = "authgate.access"
 # What a path or client may hold to be written as is: nothing a JWT, "Bearer x",
 # "name=value" or a JSON escape could be made of (eyJ is checked separately).
 _PLAIN = re.compile(r"[A-Za-z0-9/._~%@+!$()*,-]*")
+_VERSIONS = frozenset({"1.0", "1.1", "2", "2.0", "3"})
 _PEER = re.compile(r"[0-9A-Fa-f.:\[\]-]*")  # an IPv4 or IPv6 address and a port
 
 
@@ -70,7 +71,7 @@ class AccessLogMiddleware:
         path = scope.get("root_path", "") + scope["path"]  # never the query string
         method, version = scope["method"], scope["http_version"]
         if self._out is None or not (
-            _PEER.fullmatch(peer) and _plain(path) and method.isalpha() and _plain(version)
+            version in _VERSIONS and method.isalpha() and _PEER.fullmatch(peer) and _plain(path)
         ):
             self._slow(f'{peer} - "{method} {path} HTTP/{version}" {status}', now)
             return

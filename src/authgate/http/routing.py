@@ -14,6 +14,7 @@ off: matching stays correct, only slower.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +38,7 @@ class PrefixRouter(APIRouter):
         super().__init__(**kwargs)
         self._gate: frozenset[str] | None = None
         self._gate_for: tuple[int, int] = (-1, -1)
+        self._recheck_at = 0.0
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         gate = self.gate()
@@ -45,11 +47,20 @@ class PrefixRouter(APIRouter):
         return super().matches(scope)
 
     def gate(self) -> frozenset[str] | None:
-        """The first segments this router serves; None when any path might match."""
-        version = (len(self.routes), _routes_version(self))
-        if version != self._gate_for:
-            self._gate = _segments(self)
-            self._gate_for = version
+        """The first segments this router serves; None when any path might match.
+
+        Rebuilt when this router's routes change in number, and otherwise at most once
+        a second when a nested router changed (FastAPI's version walk is too dear to
+        run per request).
+        """
+        count = len(self.routes)
+        now = time.monotonic()
+        if count != self._gate_for[0] or now >= self._recheck_at:
+            self._recheck_at = now + 1.0
+            version = (count, _routes_version(self))
+            if version != self._gate_for:
+                self._gate = _segments(self)
+                self._gate_for = version
         return self._gate
 
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.routing import Match
 
-from authgate.http.routing import PrefixRouter, first_segment
+from authgate.http.routing import PrefixRouter, first_segment, route_path
 from authgate.testing import lifespan
 from tests.conftest import register
 
@@ -89,3 +89,16 @@ def test_a_dynamic_first_segment_turns_the_gate_off() -> None:
         return None
 
     assert router.gate() is None
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "expected"),
+    [
+        pytest.param("/auth/login", "", "/auth/login", id="no-root"),
+        pytest.param("/gate/auth/login", "/gate", "/auth/login", id="under-root"),
+        pytest.param("/gate", "/gate", "", id="the-root-itself"),
+        pytest.param("/gateway/x", "/gate", "/gateway/x", id="root-prefix-of-a-segment"),
+    ],
+)
+def test_route_path_is_starlette_s(path: str, root: str, expected: str) -> None:
+    assert route_path({"path": path, "root_path": root}) == expected

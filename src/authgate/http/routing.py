@@ -20,15 +20,25 @@ from typing import Any
 
 from fastapi import routing
 from fastapi.routing import APIRouter
-from starlette.routing import BaseRoute, Match, Mount, get_route_path
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Scope
 
-__all__ = ["PrefixRouter", "first_segment"]
+__all__ = ["PrefixRouter", "first_segment", "route_path"]
 
 
 def first_segment(path: str) -> str:
     """``/auth/login`` -> ``auth``; ``/`` -> ``""``."""
     return path[1:].partition("/")[0]
+
+
+def route_path(scope: Scope) -> str:
+    """The path routes match against: without the ``root_path`` it is mounted under."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    rest = path[len(root) :]
+    return rest if not rest or rest.startswith("/") else path
 
 
 class PrefixRouter(APIRouter):
@@ -42,7 +52,7 @@ class PrefixRouter(APIRouter):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         gate = self.gate()
-        if gate is not None and first_segment(get_route_path(scope)) not in gate:
+        if gate is not None and first_segment(route_path(scope)) not in gate:
             return Match.NONE, {}
         return super().matches(scope)
 

@@ -351,3 +351,19 @@ async def test_api_limit_is_per_principal_when_authenticated(
             forged = await client.post("/api/ai/chat", json=chat, headers=bearer(ada + "x"))
             assert forged.status_code == 401
             _assert_429(await client.post("/api/ai/chat", json=chat))
+
+
+async def test_keying_by_principal_does_not_count_a_refused_token_twice(
+    settings_factory: Callable[..., Any], clock: FrozenClock
+) -> None:
+    async with limited_app(settings_factory, clock) as app, client_from(app) as client:
+        response = await client.post(
+            "/api/ai/chat", json={"message": "hi"}, headers=bearer("x.y.z")
+        )
+        assert response.status_code == 401
+        failures = [
+            line
+            for line in (await _metrics(app)).splitlines()
+            if line.startswith("authgate_token_verification_failures_total{")
+        ]
+    assert [float(line.rsplit(" ", 1)[1]) for line in failures] == [1.0]

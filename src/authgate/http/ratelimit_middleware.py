@@ -114,7 +114,7 @@ class RateLimitMiddleware:
                 return None
             device = device_info(conn) if authenticator.needs_device else None
             # Cached after the first verification, and the route verifies it again.
-            return authenticator.authenticate(credential.token, device).id
+            return authenticator.authenticate(credential.token, device, report=False).id
         except AuthgateError:
             return None
 

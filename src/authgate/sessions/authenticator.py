@@ -49,12 +49,18 @@ class Authenticator:
         """Whether ``authenticate`` reads the device; callers skip building it otherwise."""
         return self._device_check
 
-    def authenticate(self, token: str, device: DeviceInfo | None = None) -> Principal:
-        """The Principal of a valid, unrevoked access token; ``on_reject`` hears each refusal."""
+    def authenticate(
+        self, token: str, device: DeviceInfo | None = None, *, report: bool = True
+    ) -> Principal:
+        """The Principal of a valid, unrevoked access token; ``on_reject`` hears each refusal.
+
+        ``report=False`` for a look that is not the request's authentication (the rate
+        limiter keying by principal), so a refusal is counted once.
+        """
         try:
             return self._authenticate(token, device)
         except InvalidTokenError as exc:
-            if self._on_reject is not None:
+            if report and self._on_reject is not None:
                 self._on_reject(exc.reason)
             raise
 

@@ -157,13 +157,14 @@ _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 def wrk(url: str, token: str, *, seconds: int, connections: int) -> dict[str, float]:
     command = [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s",
         "-s", str(HERE / "chat.lua"), f"{url}/api/ai/chat",
     ]  # fmt: skip
     env = {**os.environ, "BENCH_TOKEN": token}
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise RuntimeError(f"wrk saw errors against {url}")
+    # Timeouts only drop requests from the count; a wrong answer spoils the run.
+    if "Non-2xx" in out or re.search(r"Socket errors: connect [1-9]|read [1-9]|write [1-9]", out):
+        raise RuntimeError(f"wrk saw errors against {url}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     latency = {

@@ -55,6 +55,7 @@ def run_memory() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--out", default="latest", help="results/<out>.{md,json}")
     args = parser.parse_args(argv)
     wanted = [s for s in args.only.split(",") if s]
     results: dict[str, Any] = {"machine": machine()}
@@ -71,12 +72,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
         results[name] = runners[name]()
         print(f"bench: {name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        RESULTS.mkdir(exist_ok=True)  # each section kept as soon as it is done
+        (RESULTS / f"{args.out}.partial.json").write_text(json.dumps(results, indent=2) + "\n")
     results["machine"]["load_after"] = os.getloadavg()[0]
     results["targets"] = targets(results)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = render(results)
-    (RESULTS / "latest.md").write_text(markdown)
+    (RESULTS / f"{args.out}.md").write_text(markdown)
     print(markdown)
 
 

@@ -10,12 +10,15 @@ The product itself has no unauthenticated route.
 
 from __future__ import annotations
 
+import logging.config
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.config import load_settings
 from authgate.http.app import create_app
 from authgate.http.dependencies import PRINCIPAL_KEY
+from authgate.logconfig import log_config
 from authgate.principal import Principal
 
 FIXED = Principal(
@@ -32,6 +35,13 @@ FIXED = Principal(
 
 def protected() -> FastAPI:
     return create_app(load_settings())
+
+
+def protected_logged() -> FastAPI:
+    """``protected`` with logging set up as ``authgate serve`` does it (JSON, its level)."""
+    settings = load_settings()
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+    return create_app(settings)
 
 
 def unprotected() -> ASGIApp:

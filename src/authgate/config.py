@@ -43,9 +43,9 @@ def _split_list(value: Any) -> Any:
 
 
 def _rate_limit_text(value: Any) -> Any:
-    from limits import parse
+    from authgate.ratelimit import parse_rule
 
-    parse(str(value))  # raises ValueError on bad notation
+    parse_rule(str(value))  # raises ValueError on bad notation
     return value
 
 
@@ -196,8 +196,11 @@ class Settings(BaseSettings):
     allowed_redirects: CommaList = Field(default_factory=list)
     # auto: human-readable text on a terminal in development, JSON lines otherwise.
     log_format: Literal["auto", "json", "text"] = "auto"
+    # authgate's own access log (authgate.access, at info); `authgate serve` turns
+    # uvicorn's off so each request is logged once (http/access_log.py).
+    access_log: bool = True
 
-    # Hardening (docs/hardening.md). Limits use the `limits` notation: "5 per 15 minutes".
+    # Hardening (docs/hardening.md). Limits read "5 per 15 minutes" (authgate.ratelimit).
     rate_limit_enabled: bool = True
     rate_limit_api: RateLimitText = "100 per 15 minutes"
     rate_limit_login: RateLimitText = "5 per 15 minutes"

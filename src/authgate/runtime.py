@@ -89,6 +89,7 @@ class Runtime:
             key_prefix=settings.redis_key_prefix,
             known_client_ttl=settings.known_client_ttl,
             redis_timeout=settings.redis_timeout,
+            clock=clock,
         )
         self.authenticator = Authenticator(
             on_reject=self.metrics.on_rejected_token,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -207,7 +206,7 @@ async def test_the_window_frees_up_after_its_duration(
             for _ in range(2):
                 await _login(client, password="wrong password!")
             assert (await _login(client)).status_code == 429
-            await asyncio.sleep(1.1)  # `limits` keeps wall-clock windows
+            clock.advance(0.5)  # GCRA: one more attempt every window / amount
             assert (await _login(client)).status_code == 200
 
 
@@ -327,3 +326,44 @@ async def test_failed_oauth_callbacks_count_per_ip(
         _assert_429(await client.get("/auth/oauth/nowhere/callback?code=c&state=s"))
         # Login is a different budget.
         assert (await _login(client, password="wrong password!")).status_code == 401
+
+
+async def test_api_limit_is_per_principal_when_authenticated(
+    settings_factory: Callable[..., Any], clock: FrozenClock
+) -> None:
+    """One user's loop spends only that user's budget; others on the same IP go on."""
+    async with limited_app(settings_factory, clock, rate_limit_api="2 per 15 minutes") as app:
+        await _register(app)
+        await _register(app, "bob@example.com")
+        async with client_from(app) as client:
+            ada = (await _login(client)).json()["accessToken"]
+            bob = (await _login(client, "bob@example.com")).json()["accessToken"]
+            chat = {"message": "hi"}
+            for _ in range(2):
+                ok = await client.post("/api/ai/chat", json=chat, headers=bearer(ada))
+                assert ok.status_code == 200
+            _assert_429(await client.post("/api/ai/chat", json=chat, headers=bearer(ada)))
+            assert (
+                await client.post("/api/ai/chat", json=chat, headers=bearer(bob))
+            ).status_code == 200
+            # Anonymous and invalid-token requests from that IP have their own budget.
+            assert (await client.post("/api/ai/chat", json=chat)).status_code == 401
+            forged = await client.post("/api/ai/chat", json=chat, headers=bearer(ada + "x"))
+            assert forged.status_code == 401
+            _assert_429(await client.post("/api/ai/chat", json=chat))
+
+
+async def test_keying_by_principal_does_not_count_a_refused_token_twice(
+    settings_factory: Callable[..., Any], clock: FrozenClock
+) -> None:
+    async with limited_app(settings_factory, clock) as app, client_from(app) as client:
+        response = await client.post(
+            "/api/ai/chat", json={"message": "hi"}, headers=bearer("x.y.z")
+        )
+        assert response.status_code == 401
+        failures = [
+            line
+            for line in (await _metrics(app)).splitlines()
+            if line.startswith("authgate_token_verification_failures_total{")
+        ]
+    assert [float(line.rsplit(" ", 1)[1]) for line in failures] == [1.0]

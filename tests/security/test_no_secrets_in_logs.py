@@ -215,7 +215,7 @@ async def test_https_server_logs_json_without_secrets(tmp_path: Path) -> None:
     text = log_path.read_text()
     _assert_clean(text, secrets)
     lines: list[dict[str, Any]] = [json.loads(line) for line in text.splitlines() if line]
-    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    access = [line for line in lines if line["logger"] == "authgate.access"]
     assert any("/auth/me" in line["message"] for line in access)
     assert {"time", "level", "logger", "message"} <= lines[0].keys()
     database = (tmp_path / "state" / "authgate.db").read_bytes()

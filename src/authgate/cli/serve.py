@@ -90,6 +90,8 @@ def _uvicorn_options(
         "log_config": log_config(config.log_level, log_format),
         "proxy_headers": False,
         "server_header": False,
+        # authgate writes the access log itself (authgate.access), cheaper and redacted.
+        "access_log": not config.access_log,
         "ssl_certfile": str(certfile) if certfile else None,
         "ssl_keyfile": str(keyfile) if keyfile else None,
     }

@@ -28,6 +28,7 @@ from authgate.http.routes import (
     vault,
     wellknown,
 )
+from authgate.http.routing import PrefixRouter
 from authgate.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -59,20 +60,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.authgate = runtime
     install_error_handlers(app)
     install_hardening(app, runtime)
-    app.include_router(auth.router)
-    app.include_router(federation.router)
-    app.include_router(agent.router)
-    app.include_router(health.router)
-    app.include_router(wellknown.router)
-    app.include_router(oauth2.router)
-    app.include_router(token.router)
-    app.include_router(registration.router)
-    app.include_router(delegations.router)
-    app.include_router(connections.router)
-    app.include_router(vault.router)
-    app.include_router(accounts.router)
-    app.include_router(admin_users.router)
-    app.include_router(passkeys.router)
-    pages.install(app)
+    # authgate's routes sit behind one gate, so a route the user adds is not matched
+    # after all of them (http/routing.py).
+    routes = PrefixRouter()
+    routes.include_router(auth.router)
+    routes.include_router(federation.router)
+    routes.include_router(agent.router)
+    routes.include_router(health.router)
+    routes.include_router(wellknown.router)
+    routes.include_router(oauth2.router)
+    routes.include_router(token.router)
+    routes.include_router(registration.router)
+    routes.include_router(delegations.router)
+    routes.include_router(connections.router)
+    routes.include_router(vault.router)
+    routes.include_router(accounts.router)
+    routes.include_router(admin_users.router)
+    routes.include_router(passkeys.router)
+    pages.install(app, routes)
+    app.include_router(routes)
     apidocs.install(app)
     return app

@@ -11,7 +11,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from authgate.http.access_log import AccessLogMiddleware
 from authgate.http.body_limit import BodySizeLimitMiddleware
+from authgate.http.credentials import access_cookie_name
 from authgate.http.csrf_middleware import CSRF_EXEMPT, CSRF_HEADER, CsrfMiddleware
 from authgate.http.headers import SecurityHeadersMiddleware
 from authgate.http.json_body import JsonBodyLimitMiddleware
@@ -44,6 +46,8 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             limits=runtime.ratelimits,
             audit=runtime.audit,
             on_blocked=runtime.metrics.on_rate_limited,
+            authenticator=runtime.authenticator,
+            cookie_name=access_cookie_name(settings.secure_cookies),
         )
     # Inside the size limit (the body it buffers is bounded), outside the rate limiter
     # (which reads the login email from the body).
@@ -84,3 +88,5 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             methods=["GET"],
             include_in_schema=False,
         )
+    if settings.access_log:
+        app.add_middleware(AccessLogMiddleware)  # outermost: sees every final status

@@ -29,6 +29,7 @@ from authgate.http.credentials import access_cookie_name
 from authgate.http.dependencies import PRINCIPAL_KEY
 from authgate.http.error_responses import error_response
 from authgate.http.sender import authenticate_connection
+from authgate.principal import Principal
 from authgate.sessions.authenticator import Authenticator
 from authgate.urlpaths import has_ambiguous_separators, remove_dot_segments
 
@@ -56,6 +57,7 @@ class AuthMiddleware:
             reverse=True,
         )
         self._cookie = access_cookie_name(secure_cookies)
+        self._device = authenticator.needs_device
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -69,11 +71,15 @@ class AuthMiddleware:
         if needed is None:
             await self.app(scope, receive, send)
             return
-        conn = HTTPConnection(scope)
         try:
-            principal = await authenticate_connection(
-                conn, self.authenticator, cookie_name=self._cookie, dpop=self.dpop
-            )
+            principal = self._plain_bearer(scope)
+            if principal is None:
+                principal = await authenticate_connection(
+                    HTTPConnection(scope),
+                    self.authenticator,
+                    cookie_name=self._cookie,
+                    dpop=self.dpop,
+                )
             missing = needed - principal.permissions
             if missing:
                 raise PermissionDeniedError(missing)
@@ -92,6 +98,28 @@ class AuthMiddleware:
         if self._match(path) is not None or self._match(_resolved(path)) is not None:
             raise InvalidRequestError(_AMBIGUOUS)
         return None
+
+    def _plain_bearer(self, scope: Scope) -> Principal | None:
+        """The common case without building a Request: one ``Bearer`` header, nothing else.
+
+        Anything else (a query string, a cookie, several or other ``Authorization``
+        headers, a DPoP-bound token, device checks) returns None and takes the full path,
+        which applies every rule; in the common case both give the same Principal.
+        """
+        if scope.get("query_string") or self._device:
+            return None
+        token = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if token is not None or value[:7].lower() != b"bearer ":
+                    return None
+                token = value[7:].strip()
+            elif name == b"cookie":
+                return None
+        if not token:
+            return None
+        principal = self.authenticator.authenticate(token.decode("latin-1"))
+        return principal if principal.jkt is None else None
 
     def _match(self, path: str) -> frozenset[str] | None:
         for prefix, needed in self._rules:

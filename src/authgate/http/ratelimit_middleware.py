@@ -1,8 +1,11 @@
 """The rate-limit middleware: 429 with ``Retry-After`` and ``RateLimit-*`` headers.
 
-Login and OAuth count failed attempts only: the limit is checked before the handler
-runs, and a hit is recorded when the answer is a 4xx. Every other limited group counts
-each request. The 429 body is ``{"error": "Too many requests", "message": ...,
+Login and OAuth count failed attempts only, by reservation: the attempt is counted
+before the handler runs (so concurrent guesses cannot all pass a check that nothing has
+counted yet) and given back when the answer is not a failure. Every other limited group
+counts each request; ``/api`` counts per principal when the request carries a valid
+access token (one agent's loop must not lock out other users behind the same IP), and
+per client IP otherwise. The 429 body is ``{"error": "Too many requests", "message": ...,
 "retryAfter": <seconds>}``; it is the same whether or not the account exists.
 """
 
@@ -18,9 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authgate import jsonlimits
 from authgate.accounts.users import normalise_email
 from authgate.audit import AuditTrail
-from authgate.http.credentials import client_ip, device_info
+from authgate.errors import AuthgateError
+from authgate.http.credentials import client_ip, device_info, extract_credential
 from authgate.http.error_responses import unavailable_response
-from authgate.ratelimit import Decision, Group, RateLimits, StoreUnavailable
+from authgate.ratelimit import Decision, Group, RateLimits, Reservation, StoreUnavailable
+from authgate.sessions.authenticator import Authenticator
 
 __all__ = ["FAILED_ATTEMPT", "RateLimitMiddleware", "group_for"]
 
@@ -59,11 +64,16 @@ class RateLimitMiddleware:
         limits: RateLimits,
         audit: AuditTrail | None = None,
         on_blocked: OnBlocked | None = None,
+        authenticator: Authenticator | None = None,
+        cookie_name: str = "access_token",
     ) -> None:
         self.app = app
         self.limits = limits
         self.audit = audit
         self.on_blocked = on_blocked
+        # Without an authenticator, /api is limited per IP only.
+        self.authenticator = authenticator
+        self.cookie_name = cookie_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         group = (
@@ -84,12 +94,29 @@ class RateLimitMiddleware:
     async def _every_request(
         self, group: Group, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        ip = client_ip(HTTPConnection(scope))
-        decision = await self.limits.hit(group, ip)
+        conn = HTTPConnection(scope)
+        principal = self._principal_id(conn) if group == "api" else None
+        key = ("principal", principal) if principal else ("ip", client_ip(conn))
+        decision = await self.limits.hit(group, *key)
         if not decision.allowed:
             await self._block(group, decision, scope, receive, send)
             return
         await self.app(scope, receive, _with_headers(send, decision))
+
+    def _principal_id(self, conn: HTTPConnection) -> str | None:
+        """The verified principal's id, or None: an invalid token is limited by IP."""
+        authenticator = self.authenticator
+        if authenticator is None:
+            return None
+        try:
+            credential = extract_credential(conn, cookie_name=self.cookie_name)
+            if credential is None:
+                return None
+            device = device_info(conn) if authenticator.needs_device else None
+            # Cached after the first verification, and the route verifies it again.
+            return authenticator.authenticate(credential.token, device, report=False).id
+        except AuthgateError:
+            return None
 
     async def _failures_only(
         self, group: Group, scope: Scope, receive: Receive, send: Send
@@ -99,40 +126,32 @@ class RateLimitMiddleware:
         if group == "login":
             body, receive = await _buffer(receive)
             email = _email_of(body)
-        key = (ip, email) if group == "login" else (ip,)
-        decision = await self.limits.check(group, *key)
-        if (
-            decision.allowed
-            and group == "login"
-            and not await self.limits.is_known_client(ip, email)
-        ):
-            account = await self.limits.check("account", email)
-            decision = decision if account.allowed else account
+            reservation = await self.limits.reserve_login(ip, email)
+        else:
+            reservation = await self.limits.reserve(group, ip)
+        decision = reservation.decision
         if not decision.allowed:
             await self._block(group, decision, scope, receive, send)
             return
 
-        async def counting_send(message: Message) -> None:
+        async def settling_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status = message["status"]
-                failed = status in _FAILURE or scope.get(FAILED_ATTEMPT) is True
-                outcome = await self._record(group, key, failed, status, decision)
-                MutableHeaders(scope=message).update(outcome.headers)
+                if not (status in _FAILURE or scope.get(FAILED_ATTEMPT) is True):
+                    await self._settle(group, reservation, status, ip, email)
+                MutableHeaders(scope=message).update(decision.headers)
             await send(message)
 
-        await self.app(scope, receive, counting_send)
+        # An exception (no answer) keeps the reservation: fail closed.
+        await self.app(scope, receive, settling_send)
 
-    async def _record(
-        self, group: Group, key: tuple[str, ...], failed: bool, status: int, before: Decision
-    ) -> Decision:
-        if failed:
-            decision = await self.limits.hit(group, *key)
-            if group == "login":
-                await self.limits.hit("account", key[1])
-            return decision
+    async def _settle(
+        self, group: Group, reservation: Reservation, status: int, ip: str, email: str
+    ) -> None:
+        """Not a failed attempt: give the reservation back; a sign-in marks the client."""
+        await self.limits.release(reservation)
         if group == "login" and 200 <= status < 300:
-            await self.limits.remember_client(*key)
-        return before
+            await self.limits.remember_client(ip, email)
 
     async def _block(
         self, group: Group, decision: Decision, scope: Scope, receive: Receive, send: Send

@@ -18,6 +18,7 @@ from authgate.errors import (
 )
 from authgate.principal import Principal
 from authgate.storage.revocations import RevocationList
+from authgate.tokens.claims import AccessClaims
 from authgate.tokens.verifier import TokenVerifier
 
 __all__ = ["Authenticator"]
@@ -40,18 +41,28 @@ class Authenticator:
             raise ValueError("device_check needs the server's keyed DeviceFingerprints")
         self._device_check = device_check
         self._fingerprints = fingerprints
+        # The verifier hands back the same claims object for a cached token: build its
+        # Principal once too. Keyed by id(); the entry holds the claims, so the id
+        # cannot be reused while it is here.
+        self._principals: dict[int, tuple[AccessClaims, Principal]] = {}
 
     @property
     def needs_device(self) -> bool:
         """Whether ``authenticate`` reads the device; callers skip building it otherwise."""
         return self._device_check
 
-    def authenticate(self, token: str, device: DeviceInfo | None = None) -> Principal:
-        """The Principal of a valid, unrevoked access token; ``on_reject`` hears each refusal."""
+    def authenticate(
+        self, token: str, device: DeviceInfo | None = None, *, report: bool = True
+    ) -> Principal:
+        """The Principal of a valid, unrevoked access token; ``on_reject`` hears each refusal.
+
+        ``report=False`` for a look that is not the request's authentication (the rate
+        limiter keying by principal), so a refusal is counted once.
+        """
         try:
             return self._authenticate(token, device)
         except InvalidTokenError as exc:
-            if self._on_reject is not None:
+            if report and self._on_reject is not None:
                 self._on_reject(exc.reason)
             raise
 
@@ -68,20 +79,34 @@ class Authenticator:
             presented = fingerprints.of(device)
             if not hmac.compare_digest(presented, claims.device_fingerprint):
                 raise DeviceMismatchError()
-        return Principal(
-            id=claims.sub,
-            email=claims.email,
-            roles=claims.roles,
-            permissions=claims.permissions,
-            session_id=claims.session_id,
-            device_fingerprint=claims.device_fingerprint,
-            token_id=claims.jti,
-            expires_at=claims.exp,
-            actor=claims.actor,
-            client_id=claims.client_id,
-            jkt=claims.jkt,
-            email_verified=claims.email_verified,
-            amr=claims.amr,
-            acr=claims.acr,
-            auth_time=claims.auth_time,
-        )
+        known = self._principals.get(id(claims))
+        if known is not None and known[0] is claims:
+            return known[1]
+        principal = _principal(claims)
+        if len(self._principals) >= _PRINCIPALS_MAX:
+            self._principals.clear()
+        self._principals[id(claims)] = (claims, principal)
+        return principal
+
+
+_PRINCIPALS_MAX = 4096  # as many as the verifier's cache holds
+
+
+def _principal(claims: AccessClaims) -> Principal:
+    return Principal(
+        id=claims.sub,
+        email=claims.email,
+        roles=claims.roles,
+        permissions=claims.permissions,
+        session_id=claims.session_id,
+        device_fingerprint=claims.device_fingerprint,
+        token_id=claims.jti,
+        expires_at=claims.exp,
+        actor=claims.actor,
+        client_id=claims.client_id,
+        jkt=claims.jkt,
+        email_verified=claims.email_verified,
+        amr=claims.amr,
+        acr=claims.acr,
+        auth_time=claims.auth_time,
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
-from joserfc.jwk import OctKey
+from joserfc.jwk import ECKey, OctKey, OKPKey
 from joserfc.jws import extract_compact
 
 from authgate.clock import Clock, system_clock
@@ -34,6 +34,7 @@ from authgate.tokens._compact import (
     strict_json,
     token_digest,
 )
+from authgate.tokens._compact_asym import CompactAsymmetric
 from authgate.tokens.claims import (
     ACCESS_TYP,
     REFRESH_TYP,
@@ -56,10 +57,18 @@ _ALLOWED_HEADER = frozenset({"alg", "typ", "kid"})
 _TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
-def _fast_path(key: RingKey, typ: str) -> CompactHS256 | None:
-    if not isinstance(key.key, OctKey):
-        return None
-    return CompactHS256(secret=key.key.raw_value, typ=typ, kid=key.kid)
+FastPath = CompactHS256 | CompactAsymmetric
+
+
+def _fast_path(key: RingKey, typ: str) -> FastPath | None:
+    if isinstance(key.key, OctKey):
+        return CompactHS256(secret=key.key.raw_value, typ=typ, kid=key.kid)
+    if key.alg in ("EdDSA", "ES256") and isinstance(key.key, OKPKey | ECKey):
+        try:
+            return CompactAsymmetric(key=key.key, algorithm=key.alg, typ=typ, kid=key.kid)
+        except ValueError:  # another curve: the joserfc path handles it
+            return None
+    return None
 
 
 class TokenVerifier:
@@ -85,9 +94,11 @@ class TokenVerifier:
         self._refresh_fast = _fast_path(refresh_key, REFRESH_TYP) if fast_path else None
         # Verified access tokens, by digest: a hit still repeats the time checks, and the
         # caller checks revocation. Refresh tokens are single use, so never cached.
-        self._cache: VerifiedCache[tuple[AccessClaims, dict[str, Any]]] = VerifiedCache(cache_size)
+        self._cache: VerifiedCache[tuple[AccessClaims, dict[str, Any], float, float]] = (
+            VerifiedCache(cache_size)
+        )
         self._ring: KeyRing | None = None
-        self._access_fast: tuple[CompactHS256, ...] = ()
+        self._access_fast: tuple[FastPath, ...] = ()
         self._access_policy = ClaimsPolicy(issuer, audience, "access", leeway)
         self._refresh_policy = ClaimsPolicy(issuer, audience, "refresh", leeway)
         self._max_bytes = max_token_bytes
@@ -113,7 +124,11 @@ class TokenVerifier:
         digest = token_digest(token) if self._cache.maxsize else b""
         cached = self._cache.get(digest) if digest else None
         if cached is not None:
-            self._access_policy.validate_times(cached[1], self._clock())
+            now = self._clock()
+            # Inside the window the claims were found valid for: nothing to re-check.
+            if cached[2] <= now < cached[3]:
+                return cached[0]
+            self._access_policy.validate_times(cached[1], now)  # raises the exact error
             return cached[0]
         claims = self._decode(token, self._access_fast, ring, ACCESS_TYP)
         self._access_policy.validate(claims, self._clock())
@@ -136,8 +151,19 @@ class TokenVerifier:
             auth_time=optional_time_claim(claims, "auth_time"),
         )
         if digest:
-            self._cache.put(digest, (result, {n: claims[n] for n in _TIME_CLAIMS if n in claims}))
+            times = {n: claims[n] for n in _TIME_CLAIMS if n in claims}
+            self._cache.put(digest, (result, times, *self._valid_window(times)))
         return result
+
+    def _valid_window(self, times: dict[str, Any]) -> tuple[float, float]:
+        """[earliest, latest): the clock readings at which validate_times passes.
+
+        exp > now - leeway, iat <= now + leeway, nbf <= now + leeway (claims.py); the
+        times were just validated as finite NumericDates.
+        """
+        leeway = self._access_policy.leeway
+        start = max(float(times["iat"]), float(times.get("nbf", times["iat"])))
+        return start - leeway, float(times["exp"]) + leeway
 
     def verify_refresh(self, token: str) -> RefreshClaims:
         self._check_size(token)
@@ -159,7 +185,7 @@ class TokenVerifier:
             raise MalformedTokenError()
 
     def _decode(
-        self, token: str, fast: tuple[CompactHS256, ...], ring: KeyRing, typ: str
+        self, token: str, fast: tuple[FastPath, ...], ring: KeyRing, typ: str
     ) -> dict[str, Any]:
         for path in fast:
             claims = path.claims(token)

@@ -65,7 +65,7 @@ FORM_PATHS = (
 )
 
 
-def install(app: FastAPI) -> None:
-    """Add the pages and their stylesheet to ``app``."""
-    app.include_router(router)
+def install(app: FastAPI, routes: APIRouter | None = None) -> None:
+    """Add the pages (to ``routes`` when given) and their stylesheet to ``app``."""
+    (routes or app).include_router(router)
     app.mount("/static", StaticFiles(packages=[("authgate", "static")]), name="static")

@@ -130,12 +130,12 @@ async def login_submit(request: Request, runtime: RuntimeDep) -> Response:
     device = device_info(request)
     throttle = LoginThrottle(runtime, device, email)
     try:
-        limit = await throttle.blocked()
+        limit = await throttle.reserve()
         if limit is not None:
             return _rate_limited(request, runtime, limit, page)
         user = await runtime.users.authenticate(email, password)
     except InvalidCredentialsError as exc:
-        await throttle.failed()
+        # The reservation stands: this was a failed attempt.
         await runtime.audit.record("login.failure", device=device, email=normalise_email(email))
         return _login_page(request, runtime, error=exc.message, **page)
     except StoreUnavailable:

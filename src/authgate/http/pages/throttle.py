@@ -3,7 +3,8 @@
 The forms count against the same budgets, under the same keys, as ``/auth/login`` and
 ``/auth/register`` (see ``authgate.http.ratelimit_middleware``), so switching between the form and
 the API gains an attacker nothing: failed sign-ins per client IP + email, failed
-sign-ins per account from clients not known to it, registrations per IP.
+sign-ins per account from clients not known to it, registrations per IP. As there, an
+attempt is reserved before the password is checked and given back when it succeeds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 from authgate.accounts.users import normalise_email
 from authgate.devices import DeviceInfo
-from authgate.ratelimit import Decision, Group
+from authgate.ratelimit import Decision, Group, Reservation
 from authgate.runtime import Runtime
 
 __all__ = ["LoginThrottle", "wait_message"]
@@ -37,26 +38,24 @@ class LoginThrottle:
         self._enabled = runtime.settings.rate_limit_enabled
         self._device = device
         self._key = (device.ip, normalise_email(email)[:_MAX_EMAIL])
+        self._reservation: Reservation | None = None
 
-    async def blocked(self) -> Decision | None:
-        """The exhausted limit, if this attempt may not even be tried."""
+    async def reserve(self) -> Decision | None:
+        """Count this attempt before it runs; the exhausted limit if it may not be tried."""
         if not self._enabled:
             return None
-        decision = await self._limits.check("login", *self._key)
-        if decision.allowed and not await self._limits.is_known_client(*self._key):
-            decision = await self._limits.check("account", self._key[1])
+        self._reservation = await self._limits.reserve_login(*self._key)
+        decision = self._reservation.decision
         if decision.allowed:
             return None
         await self._report("login")
         return decision
 
-    async def failed(self) -> None:
-        if self._enabled:
-            await self._limits.hit("login", *self._key)
-            await self._limits.hit("account", self._key[1])
-
     async def succeeded(self) -> None:
-        if self._enabled:
+        """The attempt was not a failure: give its reservation back, remember the client."""
+        if self._enabled and self._reservation is not None:
+            await self._limits.release(self._reservation)
+            self._reservation = None
             await self._limits.remember_client(*self._key)
 
     async def register_blocked(self) -> Decision | None:

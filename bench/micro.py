@@ -1,0 +1,242 @@
+"""In-process costs of the parts on a request's path (issue 18), CPU time per operation.
+
+- the rate limiter per hit, in memory, with few and with 500,000 clients in the window
+  (GCRA keeps one number per client: the cost must not grow);
+- a user's route added to ``create_app()`` against the same route on a bare FastAPI app
+  with the same middleware (authgate's routes sit behind one prefix gate);
+- the access log at info (authgate's JSON handler writing to ``/dev/null``) against the
+  same app with it off;
+- ``AuthMiddleware`` on a raw ASGI app against the raw app, with a valid bearer token;
+- EdDSA and ES256 fresh-token verification against PyJWT with the same checks.
+
+ASGI apps are called directly with a prepared scope (no server, no sockets), so each
+figure is the difference the part makes. Medians of interleaved rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jwt
+from fastapi import FastAPI
+
+from authgate.devices import DeviceInfo
+from authgate.http.access_log import AccessLogMiddleware
+from authgate.http.app import create_app
+from authgate.http.middleware import AuthMiddleware
+from authgate.keys.keyring import KeyRing, RingKey, generate_key, hmac_key
+from authgate.logconfig import JsonFormatter, RedactingFilter
+from authgate.ratelimit import RateLimits
+from authgate.runtime import Runtime
+from authgate.testing import lifespan, make_settings
+from authgate.tokens import TokenIssuer, TokenVerifier
+from bench.common import PASSWORD, median
+
+ISS, AUD = "ai-agent-system", "ai-agent-users"
+ROUNDS = 5
+Call = Callable[[], Awaitable[None]]
+
+
+async def _per_call(call: Call, n: int) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.thread_time()
+        for _ in range(n):
+            await call()
+        return (time.thread_time() - start) / n
+    finally:
+        gc.enable()
+
+
+async def _compare(calls: dict[str, Call], n: int) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        await _per_call(call, n // 10)  # warm up
+    for _ in range(ROUNDS):
+        for name, call in calls.items():
+            samples[name].append(await _per_call(call, n))
+    return {name: median(values) for name, values in samples.items()}
+
+
+def _scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": b"", "headers": [(b"host", b"bench"), *(headers or [])],
+        "client": ("127.0.0.1", 5000), "server": ("bench", 80),
+    }  # fmt: skip
+
+
+def _caller(app: Any, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Call:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def call() -> None:
+        await app(_scope(path, headers), receive, send)
+
+    return call
+
+
+async def limiter() -> dict[str, float]:
+    limits = RateLimits(rules={"api": "1000000000 per 15 minutes"})
+    await limits.start()
+    few = await _compare({"few": lambda: _hit(limits, "client-1")}, 20000)
+    for n in range(500_000):
+        await limits.hit("api", "ip", str(n))
+    many = await _compare({"many": lambda: _hit(limits, "client-1")}, 20000)
+    await limits.close()
+    return {"hit_few_s": few["few"], "hit_500k_s": many["many"]}
+
+
+async def _hit(limits: RateLimits, key: str) -> None:
+    await limits.hit("api", "principal", key)
+
+
+async def routing(state: Path) -> dict[str, float]:
+    settings = make_settings(state, access_log=False)
+    with_user_route = create_app(settings)
+    bare = create_app(settings)  # the same middleware; only FastAPI's own routes kept
+    bare.router.routes[:] = [
+        r for r in bare.router.routes if getattr(r, "path", "") in _FASTAPI_OWN
+    ]
+    for app in (with_user_route, bare):
+        _hello(app)
+    async with lifespan(with_user_route), lifespan(bare):
+        figures = await _compare(
+            {"user_route": _caller(with_user_route, "/hello"), "bare": _caller(bare, "/hello")},
+            5000,
+        )
+    return {
+        "user_route_s": figures["user_route"],
+        "bare_s": figures["bare"],
+        "extra_s": figures["user_route"] - figures["bare"],
+    }
+
+
+async def access_log() -> dict[str, float]:
+    """AccessLogMiddleware at info, into authgate's JSON handler on /dev/null."""
+    handler = logging.FileHandler("/dev/null")
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("authgate")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    logger.handlers[:], logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)
+    logged = AccessLogMiddleware(_raw)
+    calls = {"raw": _caller(_raw, "/api/ai/chat"), "logged": _caller(logged, "/api/ai/chat")}
+
+    async def yielding(call: Call) -> Call:
+        async def run() -> None:
+            await call()
+            await asyncio.sleep(0)  # let the batched lines be written, as a server would
+
+        return run
+
+    try:
+        figures = await _compare({name: await yielding(c) for name, c in calls.items()}, 20000)
+    finally:
+        logger.handlers[:], logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+    extra = figures["logged"] - figures["raw"]
+    return {"raw_s": figures["raw"], "logged_s": figures["logged"], "extra_s": extra}
+
+
+async def _raw(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+_FASTAPI_OWN = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+def _hello(app: FastAPI) -> None:
+    @app.get("/hello")
+    async def hello() -> dict[str, bool]:
+        return {"ok": True}
+
+
+async def middleware(state: Path) -> dict[str, float]:
+    runtime = Runtime(make_settings(state, auto_migrate=True))
+    await runtime.start()
+    user = await runtime.users.create("mw@example.com", PASSWORD, roles=["user"])
+    device = DeviceInfo(user_agent="bench", ip="127.0.0.1", accept_language="")
+    token = (await runtime.auth.start_session(user, device)).access.token
+
+    raw = _raw
+    protected = AuthMiddleware(
+        raw, authenticator=runtime.authenticator, rules={"/api": ["use_agent"]}, dpop=runtime.dpop
+    )
+    headers = [(b"authorization", b"Bearer " + token.encode())]
+    figures = await _compare(
+        {"raw": _caller(raw, "/api/x", headers), "auth": _caller(protected, "/api/x", headers)},
+        20000,
+    )
+    await runtime.close()
+    extra = figures["auth"] - figures["raw"]
+    return {"raw_s": figures["raw"], "auth_s": figures["auth"], "extra_s": extra}
+
+
+class _Keys:
+    def __init__(self, alg: str) -> None:
+        self.key = RingKey(kid=f"{alg}-bench", alg=alg, key=generate_key(alg))
+        self.ring = KeyRing.of(self.key)
+        self.refresh_key = hmac_key("refresh", "r" * 64)
+
+
+def asymmetric(alg: str, n: int = 2000) -> dict[str, float]:
+    keys = _Keys(alg)
+    issuer = TokenIssuer(keys=keys, issuer=ISS, audience=AUD, access_ttl=900, refresh_ttl=3600)
+    tokens = [
+        issuer.issue_access(
+            user_id=f"user-{i}", email="a@example.com", roles=["user"],
+            permissions=["use_agent"], session_id=f"s-{i}", device_fingerprint="f" * 64,
+        ).token
+        for i in range(n)
+    ]  # fmt: skip
+    ours = TokenVerifier(keys=keys, issuer=ISS, audience=AUD, cache_size=0)
+    public = keys.key.key.get_op_key("verify")
+
+    def pyjwt(token: str) -> None:
+        jwt.decode_complete(
+            token, public, algorithms=[alg], audience=AUD, issuer=ISS, leeway=10,
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", "sessionId"]},
+        )  # fmt: skip
+
+    samples: dict[str, list[float]] = {"authgate": [], "pyjwt": []}
+    for _ in range(ROUNDS):
+        for name, verify in (("authgate", ours.verify_access), ("pyjwt", pyjwt)):
+            gc.collect()
+            start = time.thread_time()
+            for token in tokens:
+                verify(token)
+            samples[name].append((time.thread_time() - start) / n)
+    authgate, pyjwt_s = median(samples["authgate"]), median(samples["pyjwt"])
+    return {"authgate_s": authgate, "pyjwt_s": pyjwt_s, "x_pyjwt": pyjwt_s / authgate}
+
+
+async def _measure() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        return {
+            "limiter": await limiter(),
+            "routing": await routing(state / "a"),
+            "access_log": await access_log(),
+            "middleware": await middleware(state / "b"),
+            "eddsa": asymmetric("EdDSA"),
+            "es256": asymmetric("ES256"),
+        }
+
+
+def run() -> dict[str, Any]:
+    return asyncio.run(_measure())

@@ -95,8 +95,12 @@ def database_label(config: Settings) -> str:
     return make_url(config.resolved_database_url).render_as_string(hide_password=True)
 
 
-def announce_database(config: Settings) -> None:
-    typer.echo(f"authgate: using {database_label(config)} ({CHANGE_HINT})", err=True)
+def _say(line: str) -> None:
+    typer.echo(f"authgate: {line}", err=True)
+
+
+def announce_database(config: Settings, say: Callable[[str], None] = _say) -> None:
+    say(f"using {database_label(config)} ({CHANGE_HINT})")
 
 
 def _require_existing_state(config: Settings) -> None:
@@ -109,14 +113,19 @@ def _require_existing_state(config: Settings) -> None:
         )
 
 
-def state_settings(*, creates_state: bool = False, needs_secrets: bool = True) -> Settings:
+def state_settings(
+    *,
+    creates_state: bool = False,
+    needs_secrets: bool = True,
+    say: Callable[[str], None] = _say,
+) -> Settings:
     """Settings for a command that uses the database: named on stderr, never made silently.
 
     ``needs_secrets=False`` (schema commands) skips the JWT secrets, so such a command
     neither generates development secrets nor needs production ones.
     """
     raw = raw_settings()
-    announce_database(raw)
+    announce_database(raw, say)
     if not creates_state:
         _require_existing_state(raw)
     return settings() if needs_secrets else raw

@@ -8,11 +8,13 @@ at the schema head, an encryption key that does not open the stored keys.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +23,7 @@ import typer
 from authgate.cli.common import fail, raw_settings, run, state_settings
 from authgate.config import Settings
 from authgate.errors import AuthgateError
+from authgate.logconfig import JsonFormatter, log_config, resolve_log_format
 
 __all__ = ["public_url_for", "serve"]
 
@@ -45,7 +48,7 @@ def serve(
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise fail("--ssl-certfile and --ssl-keyfile go together")
     _default_public_url(host, port, tls=ssl_certfile is not None)
-    config = state_settings(creates_state=True)
+    config = state_settings(creates_state=True, say=_announcer(raw_settings()))
     _require_free_port(host, port)
     if workers > 1 and config.redis_url is None:
         # Revocations, rate-limit counters and one-time markers would stay in each
@@ -77,12 +80,27 @@ def serve(
             shutil.rmtree(created, ignore_errors=True)
 
 
+def _announcer(config: Settings) -> Callable[[str], None]:
+    """Start-up lines in the log format the server will use: JSON logs stay parseable."""
+    if _log_format(config) != "json":
+        return lambda line: typer.echo(f"authgate: {line}", err=True)
+    formatter = JsonFormatter()
+
+    def emit(line: str) -> None:
+        record = logging.LogRecord("authgate.cli", logging.INFO, __file__, 0, line, None, None)
+        typer.echo(formatter.format(record), err=True)
+
+    return emit
+
+
+def _log_format(config: Settings) -> str:
+    return resolve_log_format(config.log_format, env=config.env, tty=sys.stderr.isatty())
+
+
 def _uvicorn_options(
     config: Settings, host: str, port: int, certfile: Path | None, keyfile: Path | None
 ) -> dict[str, Any]:
-    from authgate.logconfig import log_config, resolve_log_format
-
-    log_format = resolve_log_format(config.log_format, env=config.env, tty=sys.stderr.isatty())
+    log_format = _log_format(config)
     return {
         "host": host,
         "port": port,

@@ -38,6 +38,7 @@ __all__ = [
 APP = "app"
 AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
 _MAX_ID = 512
+_APP_PREFIX = "app_"
 
 
 def cimd_row_id(url: str) -> str:
@@ -122,7 +123,7 @@ class AppRegistry:
         secret = None if auth_method in ("none", "private_key_jwt") else secrets.token_urlsafe(32)
         now = int(self._clock())
         row = OAuthClient(
-            client_id=f"app_{secrets.token_urlsafe(16)}",
+            client_id=f"{_APP_PREFIX}{secrets.token_urlsafe(16)}",
             name=name,
             kind=APP,
             # The hash ClientRegistry.authenticate compares (SHA-256 of a 256-bit secret).
@@ -158,6 +159,8 @@ class AppRegistry:
         never fetches (the code it redeems was issued after a fetch)."""
         if self._resolver is not None and self._resolver.handles(client_id):
             return await self.by_row_id(cimd_row_id(client_id))
+        if not client_id.startswith(_APP_PREFIX):
+            return None  # an agent or other client: no query on their token requests
         return await self.find(client_id)
 
     async def by_row_id(self, row_id: str) -> App | None:

@@ -38,11 +38,10 @@ async def introspect(request: Request, runtime: RuntimeDep) -> JSONResponse:
     except AuthgateError as exc:
         return oauth_error(exc)
     # Not audited: resource servers may introspect on every request.
-    body = _resource_info(runtime, token, caller)
-    if body is None and caller.resource is not None:
+    if caller.resource is not None:
         # A registered resource accepts only tokens issued for it, never authgate's own.
-        body = INACTIVE
-    if body is None:
+        body = _resource_info(runtime, token, caller) or INACTIVE
+    else:
         body = await _introspection(runtime, token, form.get("token_type_hint"))
     return JSONResponse(body, headers=NO_STORE)
 

@@ -23,6 +23,7 @@ from authgate.sessions.service import AuthService
 from authgate.storage.database import PoolLimits, create_engine
 from authgate.storage.hotstate import build_hot_state
 from authgate.storage.migrate import require_head, upgrade
+from authgate.storage.revocation_events import RevocationEvents, RevocationFollower
 from authgate.storage.revocations import RevocationList
 from authgate.storage.store import SqlStore
 from authgate.tokens.issuer import TokenIssuer
@@ -121,6 +122,16 @@ class Runtime:
             oauth=self.oauth,
             audit=self.audit,
             used_states=self.single_use,
+            clock=clock,
+        )
+        # Revocations made by other processes (the CLI, other instances), from the
+        # database, with or without Redis; GET /oauth2/revocations serves the same feed.
+        self.revocation_events = RevocationEvents(self.store.engine, clock=clock)
+        self.revocation_follower = RevocationFollower(
+            self.revocation_events,
+            self.revocations,
+            interval=settings.revocation_follow_interval,
+            on_key_revoked=self.keys.reload,
             clock=clock,
         )
 

@@ -22,6 +22,7 @@ from authgate.http.routes import (
     federation,
     health,
     oauth2,
+    revocations,
     token,
     vault,
     wellknown,
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         background = [
             asyncio.create_task(runtime.cleanup_forever()),
             asyncio.create_task(runtime.maintain_keys_forever()),
+            asyncio.create_task(runtime.revocation_follower.run()),
         ]
         try:
             yield
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(health.router)
     app.include_router(wellknown.router)
     app.include_router(oauth2.router)
+    app.include_router(revocations.router)
     app.include_router(token.router)
     app.include_router(delegations.router)
     app.include_router(connections.router)

@@ -29,6 +29,7 @@ from authgate.scopes import is_vault_scope
 from authgate.storage.memory import LocalRevocationFeed
 from authgate.storage.models import RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
+from authgate.storage.revocation_events import RevocationEvents
 from authgate.storage.revocations import RevocationList
 from authgate.storage.rotation import GrantSession, GrantUser
 from authgate.storage.store import SqlStore
@@ -84,6 +85,7 @@ class AuthService:
         self._inputs = tuple(settings.device_fingerprint_inputs)
         # An access token issued just before a revocation lives at most this long after it.
         self._revocation_ttl = settings.access_token_ttl + settings.clock_leeway
+        self._revocation_events = RevocationEvents(store.engine, clock=clock)
 
     def _now(self) -> int:
         return int(self._clock())
@@ -185,7 +187,13 @@ class AuthService:
         return TokenPair(self._issue_access(user, session, jkt), refresh, session.id)
 
     async def start_agent_grant(
-        self, *, agent_id: str, owner_id: str, scopes: list[str], jkt: str | None
+        self,
+        *,
+        agent_id: str,
+        owner_id: str,
+        scopes: list[str],
+        jkt: str | None,
+        resource: str | None = None,
     ) -> IssuedToken:
         """RFC 6749 s4.4 client credentials: a short grant, no refresh token (s4.4.3)."""
         now = self._now()
@@ -210,12 +218,21 @@ class AuthService:
             device_fingerprint=session.device_fingerprint,
             client_id=agent_id,
             jkt=jkt,
+            # RFC 8707: a token for another resource server names it, and the issuer
+            # by its RFC 8414 identifier, which is what that server discovers.
+            resource=None if resource is None else (self._settings.metadata_issuer, resource),
         )
 
     async def revoke_agent(self, agent_id: str) -> int:
         """An agent disabled or re-keyed: every grant it holds ends now."""
         session_ids = await self._store.actor_session_ids(agent_id)
-        return len(await self._revoke(session_ids, "agent_disabled", f"agent:{agent_id}", None))
+        revoked = await self._revoke(session_ids, "agent_disabled", f"agent:{agent_id}", None)
+        # Also by client id: a grant being issued right now is caught by its ``iat``.
+        now = self._now()
+        await self._revocation_events.append(
+            "agent", [agent_id], revoked_at=now, until=now + self._revocation_ttl
+        )
+        return len(revoked)
 
     async def delegations(self, user_id: str) -> Sequence[Session]:
         return await self._store.active_sessions(user_id, self._now(), kind="delegation")
@@ -336,7 +353,9 @@ class AuthService:
         session_ids = [*session_ids, *(c for c in children if c not in session_ids)]
         # Local view first: the revocation holds from the next request, even mid-write.
         self._revocations.revoke(session_ids, now + self._revocation_ttl)
-        revoked = await self._store.revoke_sessions(session_ids, reason, now)
+        revoked = await self._store.revoke_sessions(
+            session_ids, reason, now, until=now + self._revocation_ttl
+        )
         # Then the other instances, only once the database holds it.
         await self._feed.publish(session_ids, now + self._revocation_ttl)
         for session_id in revoked:

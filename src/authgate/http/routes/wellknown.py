@@ -37,6 +37,8 @@ def _metadata(runtime: Runtime) -> dict[str, Any]:
         "token_endpoint": f"{base}/oauth2/token",
         "introspection_endpoint": f"{base}/oauth2/introspect",
         "revocation_endpoint": f"{base}/oauth2/revoke",
+        # Not registered with IANA: where resource servers follow revocations (issue 15).
+        "authgate_revocation_feed_endpoint": f"{base}/oauth2/revocations",
         "grant_types_supported": ["refresh_token", "client_credentials"],
         "response_types_supported": ["none"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -188,7 +188,9 @@ class RevocationFollower:
             await asyncio.wait_for(self._tick.wait(), seconds)
 
     async def _apply(self, events: Sequence[Revocation]) -> int:
-        sessions = [(e.subject, e.until) for e in events if e.kind == "session"]
+        # Checked again now: the read may have waited while time (or a purge) moved on.
+        now = self._clock()
+        sessions = [(e.subject, e.until) for e in events if e.kind == "session" and e.until > now]
         for subject, until in sessions:
             self._local.revoke([subject], until)
         if self._on_key_revoked is not None and any(e.kind == "key" for e in events):

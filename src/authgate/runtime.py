@@ -93,6 +93,17 @@ class Runtime:
             password_max_length=settings.password_max_length,
             clock=clock,
         )
+        self.resource_verifiers = {
+            resource: TokenVerifier(
+                keys=self.keys,
+                issuer=settings.metadata_issuer,
+                audience=resource,
+                leeway=settings.clock_leeway,
+                max_token_bytes=settings.max_token_bytes,
+                clock=clock,
+            )
+            for resource in settings.resources
+        }
         self.auth = AuthService(
             settings=settings,
             store=self.store,
@@ -102,6 +113,7 @@ class Runtime:
             audit=self.audit,
             clock=clock,
             revocation_feed=self.hot.revocation_feed,
+            resource_verifiers=self.resource_verifiers,
         )
         self.assertions = ClientAssertionVerifier(
             registry=self.clients,

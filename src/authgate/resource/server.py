@@ -44,6 +44,7 @@ from authgate.resource._access import (
     access_of,
     check_scopes,
 )
+from authgate.resource.introspection import Introspector
 from authgate.resource.jwks import JwksCache
 from authgate.resource.revocations import HttpRevocationFollower, RevocationView
 from authgate.tokens._compact import VerifiedCache, token_digest
@@ -78,6 +79,8 @@ class ResourceServer:
         client_secret: str | None = None,
         scopes_supported: Sequence[str] = (),
         follow_revocations: bool = True,
+        introspection: bool = False,
+        introspection_ttl: float = 5.0,
         max_staleness: float = 30.0,
         fail_closed: bool = True,
         leeway: int = 10,
@@ -88,7 +91,9 @@ class ResourceServer:
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if follow_revocations and not (client_id and client_secret):
+        # Introspection asks the issuer about each token: it needs no feed of its own.
+        follow_revocations = follow_revocations and not introspection
+        if (follow_revocations or introspection) and not (client_id and client_secret):
             raise ValueError(
                 "following revocations needs client_id and client_secret (authgate clients "
                 "create); pass follow_revocations=False to accept revoked tokens until expiry"
@@ -98,6 +103,8 @@ class ResourceServer:
         self.scopes_supported = tuple(scopes_supported)
         self._client = (client_id, client_secret) if client_id and client_secret else None
         self._follow = follow_revocations
+        self._introspection_ttl = introspection_ttl if introspection else None
+        self.introspector: Introspector | None = None
         self._fail_closed = fail_closed
         self._max_staleness = max_staleness
         self._max_bytes = max_token_bytes
@@ -136,6 +143,9 @@ class ResourceServer:
         if not self.jwks.kids:
             logger.error(HS256_WARNING, self.issuer)
         self.revocations.on_key_revoked = self._retire_key
+        if self._introspection_ttl is not None:
+            self.introspector = self._introspector(metadata, self._introspection_ttl)
+            return
         if not self._follow:
             logger.warning("not following revocations: revoked tokens work until they expire")
             return
@@ -151,6 +161,22 @@ class ResourceServer:
         if not isinstance(metadata.get("jwks_uri"), str):
             raise ValueError("the issuer's metadata has no jwks_uri")
         return metadata
+
+    def _introspector(self, metadata: dict[str, Any], ttl: float) -> Introspector:
+        assert self._client is not None
+        url = metadata.get("introspection_endpoint")
+        if not isinstance(url, str):
+            raise ValueError("the issuer publishes no introspection_endpoint")
+        return Introspector(
+            url=url,
+            issuer=self.issuer,
+            resource=self.resource,
+            client_id=self._client[0],
+            client_secret=self._client[1],
+            http=self._http,
+            ttl=ttl,
+            clock=self._clock,
+        )
 
     async def _start_follower(self, metadata: dict[str, Any], sync_timeout: float) -> None:
         assert self._client is not None
@@ -202,8 +228,12 @@ class ResourceServer:
         ``scheme`` is the Authorization scheme used (``bearer`` or ``dpop``); a
         DPoP-bound token needs ``dpop``, one proof, and the request's method and URL.
         """
-        claims = await self._claims(token)
-        self._check_revocation(claims)
+        if self.introspector is not None:
+            claims = _from_introspection(await self.introspector.claims(token))
+            self._times.validate_times(claims, self._clock())
+        else:
+            claims = await self._claims(token)
+            self._check_revocation(claims)
         access = access_of(token, claims)
         await self._check_sender(access, scheme, dpop_proofs, method, url)
         check_scopes(access, scopes)
@@ -296,3 +326,11 @@ class ResourceServer:
         parts = urlsplit(self.resource)
         path = parts.path.rstrip("/")
         return f"{parts.scheme}://{parts.netloc}/.well-known/oauth-protected-resource{path}"
+
+
+def _from_introspection(body: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7662 s2.2 names to the token's own (``sid`` is authgate's ``sessionId``)."""
+    claims = {k: v for k, v in body.items() if k not in ("active", "token_type", "sid")}
+    if isinstance(body.get("sid"), str):
+        claims["sessionId"] = body["sid"]
+    return claims

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -73,6 +73,7 @@ class AuthService:
         audit: AuditTrail,
         clock: Clock = system_clock,
         revocation_feed: RevocationFeed | None = None,
+        resource_verifiers: Mapping[str, TokenVerifier] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -86,6 +87,8 @@ class AuthService:
         # An access token issued just before a revocation lives at most this long after it.
         self._revocation_ttl = settings.access_token_ttl + settings.clock_leeway
         self._revocation_events = RevocationEvents(store.engine, clock=clock)
+        # Tokens for registered resource servers (RFC 8707): aud is the resource's URL.
+        self._resource_verifiers = dict(resource_verifiers or {})
 
     def _now(self) -> int:
         return int(self._clock())
@@ -271,9 +274,24 @@ class AuthService:
             try:
                 claims = self._verifier.verify_access(token)
             except InvalidTokenError:
-                return False
+                found = self.resource_access(token)
+                if found is None:
+                    return False
+                claims = found[0]
         await self._revoke([claims.session_id], f"revoked_by_{actor}", claims.sub, None)
         return True
+
+    def resource_access(self, token: str) -> tuple[AccessClaims, str] | None:
+        """The claims and audience of a live token for a registered resource, else None."""
+        for audience, verifier in self._resource_verifiers.items():
+            try:
+                claims = verifier.verify_access(token)
+            except InvalidTokenError:
+                continue
+            if claims.session_id in self._revocations:
+                return None
+            return claims, audience
+        return None
 
     async def active_sessions(self, user_id: str) -> Sequence[Session]:
         return await self._store.active_sessions(user_id, self._now())

@@ -146,6 +146,7 @@ class Runtime:
             on_key_revoked=self.keys.reload,
             clock=clock,
         )
+        self.auth.on_revoked = self.revocation_follower.nudge
 
     async def start(self) -> None:
         await self.ratelimits.start()

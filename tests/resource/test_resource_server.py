@@ -324,18 +324,25 @@ def test_dpop_bound_token_is_refused_with(
 
 
 def test_revocation_latency_over_100_revocations(stack: Stack) -> None:
-    """Measured and printed (issue 15 target: p99 within 1 s), never asserted."""
-    latencies = []
+    """Measured and printed (issue 15 target: p99 within 1 s), never asserted.
+
+    From sending ``/oauth2/revoke`` to the first refusal by the service; also from the
+    revoke's answer, which leaves out the revoke request's own cost.
+    """
+    total, after_answer = [], []
     for _ in range(100):
         token = stack.token()
         assert stack.service.get("/notes", token).status_code == 200
         started = time.monotonic()
         stack.server.revoke(stack.agent, token)
+        answered = time.monotonic()
         until(lambda t=token: stack.service.get("/notes", t).status_code == 401)
-        latencies.append(time.monotonic() - started)
-    latencies.sort()
-    print(
-        f"\nrevocation -> refused by the remote service, 100 revocations: "
-        f"p50 {latencies[49] * 1000:.0f} ms, p99 {latencies[98] * 1000:.0f} ms, "
-        f"max {latencies[-1] * 1000:.0f} ms"
-    )
+        total.append(time.monotonic() - started)
+        after_answer.append(time.monotonic() - answered)
+    for name, values in (("from the revoke request", total), ("from its answer", after_answer)):
+        values.sort()
+        print(
+            f"\nrevocation refused by the remote service ({name}, 100 revocations): "
+            f"p50 {values[49] * 1000:.0f} ms, p99 {values[98] * 1000:.0f} ms, "
+            f"max {values[-1] * 1000:.0f} ms"
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -89,6 +89,8 @@ class AuthService:
         self._revocation_events = RevocationEvents(store.engine, clock=clock)
         # Tokens for registered resource servers (RFC 8707): aud is the resource's URL.
         self._resource_verifiers = dict(resource_verifiers or {})
+        # Called after each revocation is stored (the runtime nudges its feed follower).
+        self.on_revoked: Callable[[], None] | None = None
 
     def _now(self) -> int:
         return int(self._clock())
@@ -235,6 +237,8 @@ class AuthService:
         await self._revocation_events.append(
             "agent", [agent_id], revoked_at=now, until=now + self._revocation_ttl
         )
+        if self.on_revoked is not None:
+            self.on_revoked()
         return len(revoked)
 
     async def delegations(self, user_id: str) -> Sequence[Session]:
@@ -374,6 +378,8 @@ class AuthService:
         revoked = await self._store.revoke_sessions(
             session_ids, reason, now, until=now + self._revocation_ttl
         )
+        if self.on_revoked is not None:
+            self.on_revoked()
         # Then the other instances, only once the database holds it.
         await self._feed.publish(session_ids, now + self._revocation_ttl)
         for session_id in revoked:

@@ -159,6 +159,7 @@ class RevocationFollower:
         self.cursor = 0
         self._purged_at = 0.0
         self._tick = asyncio.Event()
+        self._nudged = asyncio.Event()
 
     async def run(self) -> None:
         while True:
@@ -166,7 +167,13 @@ class RevocationFollower:
                 await self.poll()
             except Exception:  # keep following; the next poll retries
                 logger.exception("could not read the revocation feed")
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), self._interval)
+            self._nudged.clear()
+
+    def nudge(self) -> None:
+        """Poll now: this process has just written a revocation (long polls hear it at once)."""
+        self._nudged.set()
 
     async def poll(self) -> int:
         """Apply every event after the cursor; the number applied."""

@@ -212,3 +212,27 @@ async def test_an_hs256_issuer_is_named_at_start_up(
         assert "HS256" in caplog.text
         assert "cannot be verified outside authgate" in caplog.text
         await http.aclose()
+
+
+def test_with_postgres_and_redis_a_revocation_reaches_the_service(tmp_path: Any) -> None:
+    """The scaled-out deployment: the feed is read from the database every instance
+    shares, whatever carries revocations between the instances themselves."""
+    from tests.scaleout.infra import REDIS_URL, postgres_database, redis_prefix
+
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}"
+    with postgres_database() as database, redis_prefix() as prefix:
+        extra = {
+            "AUTHGATE_DATABASE_URL": database,
+            "AUTHGATE_AUTO_MIGRATE": "true",
+            "AUTHGATE_REDIS_URL": REDIS_URL,
+            "AUTHGATE_REDIS_KEY_PREFIX": prefix,
+        }
+        with authgate(tmp_path, resources=[resource], **extra) as server:
+            server.register(EMAIL)
+            agent = server.agent(EMAIL, "notes:read")
+            with service(tmp_path, server, server.resource_client(), port=port) as svc:
+                token = server.token(agent, resource)
+                assert svc.get("/notes", token).status_code == 200
+                server.revoke(agent, token)
+                until(lambda: svc.get("/notes", token).status_code == 401)

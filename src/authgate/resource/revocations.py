@@ -108,10 +108,13 @@ class HttpRevocationFollower:
             try:
                 await self.poll(wait=self._wait if self.synced.is_set() else 0)
             except Exception as exc:  # keep following: the next attempt retries
-                logger.warning("revocation feed at %s: %s", self._url, type(exc).__name__)
+                if backoff == 0.25 or backoff == _MAX_BACKOFF:
+                    logger.warning("revocation feed at %s: %s", self._url, type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(_MAX_BACKOFF, backoff * 2)
             else:
+                if backoff > 0.25:
+                    logger.info("revocation feed at %s reachable again", self._url)
                 backoff = 0.25
 
     async def poll(self, *, wait: int = 0) -> int:

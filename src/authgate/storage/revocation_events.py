@@ -160,13 +160,23 @@ class RevocationFollower:
         self._purged_at = 0.0
         self._tick = asyncio.Event()
         self._nudged = asyncio.Event()
+        self._failures = 0
 
     async def run(self) -> None:
         while True:
             try:
                 await self.poll()
             except Exception:  # keep following; the next poll retries
-                logger.exception("could not read the revocation feed")
+                self._failures += 1
+                # Once with the traceback, then a line every ~40 polls: no log flood.
+                if self._failures == 1:
+                    logger.exception("could not read the revocation events; retrying")
+                elif self._failures % 40 == 0:
+                    logger.warning("revocation events unreadable (%d tries)", self._failures)
+            else:
+                if self._failures:
+                    logger.info("revocation events readable again")
+                self._failures = 0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudged.wait(), self._interval)
             self._nudged.clear()

@@ -220,6 +220,10 @@ class Settings(BaseSettings):
         if unknown_roles:
             raise ValueError(f"default roles without permissions: {sorted(unknown_roles)}")
         _check_hardening(self)
+        for resource in self.resources:
+            # RFC 8707 s2: an absolute URI without a fragment; compared exactly as written.
+            if not resource.startswith(("https://", "http://")) or "#" in resource:
+                raise ValueError(f"resources: not an absolute http(s) URL: {resource!r}")
         return self
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
@@ -90,21 +90,25 @@ class _Failing(RevocationEvents):
         return await super().after(cursor, limit=limit)
 
 
+class _Watched(RevocationList):
+    def __init__(self) -> None:
+        super().__init__()
+        self.applied = asyncio.Event()
+
+    def revoke(self, session_ids: Iterable[str], until: float) -> None:
+        super().revoke(session_ids, until)
+        self.applied.set()
+
+
 async def test_the_follower_loop_survives_errors_and_recovers(
     engine: AsyncEngine, clock: FrozenClock
 ) -> None:
     events = _Failing(engine, clock)
-    local = RevocationList()
+    local = _Watched()
     now = int(clock())
     await events.append("session", ["s1"], revoked_at=now, until=now + 60)
     task = asyncio.create_task(RevocationFollower(events, local, interval=0.01, clock=clock).run())
-    await asyncio.wait_for(events.recovered.wait(), 10)
-
-    async def applied() -> None:
-        while "s1" not in local:
-            await asyncio.sleep(0.01)  # polling for the apply, not waiting for expiry
-
-    await asyncio.wait_for(applied(), 10)
+    await asyncio.wait_for(local.applied.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -138,7 +138,19 @@ class Runtime:
         )
         # Revocations made by other processes (the CLI, other instances), from the
         # database, with or without Redis; GET /oauth2/revocations serves the same feed.
-        self.revocation_events = RevocationEvents(self.store.engine, clock=clock)
+        # Its own small pool: the follower's polls and the long polls never take a
+        # connection from (or show up in) the request path's pool.
+        self.revocation_engine = create_engine(
+            settings.resolved_database_url,
+            PoolLimits(
+                size=2,
+                max_overflow=2,
+                timeout=settings.db_pool_timeout,
+                connect_timeout=settings.db_connect_timeout,
+                command_timeout=settings.db_command_timeout,
+            ),
+        )
+        self.revocation_events = RevocationEvents(self.revocation_engine, clock=clock)
         self.revocation_follower = RevocationFollower(
             self.revocation_events,
             self.revocations,
@@ -169,6 +181,7 @@ class Runtime:
         await self.ratelimits.close()
         await self.oauth.aclose()
         await self.store.close()
+        await self.revocation_engine.dispose()
 
     async def cleanup_forever(self) -> None:
         """Purge expired sessions, refresh tokens and revocation entries periodically."""

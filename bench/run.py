@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import endpoint, issuing, micro, refresh_http, verify
+from bench import endpoint, issuing, micro, refresh_http, resource, verify
 from bench.common import fmt_rate, fmt_us
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("verify", "micro", "http", "refresh_http", "issuing", "memory")
+SECTIONS = ("verify", "resource", "micro", "http", "refresh_http", "issuing", "memory")
 
 
 def machine() -> dict[str, Any]:
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     runners = {
         "verify": verify.run,
         "micro": micro.run,
+        "resource": resource.run,
         "http": endpoint.run,
         "refresh_http": refresh_http.run,
         "issuing": issuing.run,
@@ -206,6 +207,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _verify_md(results["verify"])
     if "micro" in results:
         lines += _micro_md(results["micro"])
+    if "resource" in results:
+        lines += _resource_md(results["resource"])
     if "http" in results:
         lines += _http_md(results["http"])
     if "refresh_http" in results:
@@ -233,6 +236,23 @@ def _verify_md(section: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {row['name']} | {fmt_us(row['fresh_s'])} | {fmt_us(row['repeated_s'])} "
             f"| {row['x_PyJWT_fresh']:.1f}x | {row['x_PyJWT_repeated']:.1f}x |"
+        )
+    return [*lines, ""]
+
+
+def _resource_md(section: dict[str, Any]) -> list[str]:
+    feed = "running" if section["feed_running"] else "NOT running"
+    lines = [
+        f"**Verify in a resource server elsewhere** (EdDSA token for the resource, JWKS, "
+        f"revocation feed {feed}; CPU time per call, median of {section['rounds']} rounds)",
+        "",
+        "| Implementation | fresh token | repeated token | x PyJWT fresh | x PyJWT repeated |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in section["rows"]:
+        lines.append(
+            f"| {row['name']} | {fmt_us(row['fresh_s'])} | {fmt_us(row['repeated_s'])} "
+            f"| {row['x_fresh']:.1f}x | {row['x_repeated']:.1f}x |"
         )
     return [*lines, ""]
 

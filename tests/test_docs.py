@@ -190,3 +190,42 @@ async def test_error_table_shows_the_bodies_the_api_sends(
     assert response.status_code == status
     row = next(line for line in README.read_text().splitlines() if f"| {status} |" in line)
     assert f"`{json.dumps(response.json(), separators=(', ', ': '))}`" in row
+
+
+def _python_block_after(marker: str) -> str:
+    text = README.read_text()
+    start = text.index("```python\n", text.index(marker)) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+async def test_readme_auth_middleware_snippet_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: the snippet once used a ``runtime`` nothing defined."""
+    import httpx
+
+    from authgate.secretstrength import generate_secret
+    from authgate.testing import lifespan
+
+    for name, value in {
+        "AUTHGATE_ENV": "test",
+        "AUTHGATE_STATE_DIR": str(tmp_path),
+        "JWT_ACCESS_SECRET": generate_secret(),
+        "JWT_REFRESH_SECRET": generate_secret(),
+        "AUTHGATE_ARGON2_TIME_COST": "1",
+        "AUTHGATE_ARGON2_MEMORY_KIB": "8192",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(_python_block_after("For a plain Starlette/ASGI app"), namespace)  # noqa: S102
+    app = namespace["app"]
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            login = {"email": "ada@example.com", "password": "correct horse battery staple"}
+            assert (await http.post("/auth/register", json=login)).status_code == 201
+            token = (await http.post("/auth/login", json=login)).json()["accessToken"]
+            assert (await http.get("/tools/whoami")).status_code == 401
+            me = await http.get("/tools/whoami", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200, me.text

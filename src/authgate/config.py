@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     revocation_poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     revocation_resync_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
     revocation_max_staleness: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # The server follows the revocation_events table this often (revocations made by the
+    # CLI or another instance); GET /oauth2/revocations long-polls at most the wait.
+    revocation_follow_interval: Annotated[float, Field(gt=0, le=60)] = 0.25
+    revocation_feed_max_wait: Annotated[float, Field(ge=0, le=60)] = 25.0
 
     jwt_access_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("JWT_ACCESS_SECRET", "jwt_access_secret")
@@ -215,6 +219,9 @@ class Settings(BaseSettings):
     content_security_policy: str = DEFAULT_CSP
     hsts_max_age: Annotated[int, Field(ge=0)] = 31536000
     cors_origins: CommaList = Field(default_factory=list)
+    # Resource servers (RFC 8707 resource indicators) a client_credentials request may
+    # name with `resource`; the token's aud is then that URL, exactly (docs/resource.md).
+    resources: CommaList = Field(default_factory=list)
     csrf_protection: bool = True
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
@@ -277,6 +284,10 @@ class Settings(BaseSettings):
         _check_mail(self)
         if self.cimd_allow_loopback and self.is_production:
             raise ValueError("cimd_allow_loopback is for tests only; production refuses it")
+        for resource in self.resources:
+            # RFC 8707 s2: an absolute URI without a fragment; compared exactly as written.
+            if not resource.startswith(("https://", "http://")) or "#" in resource:
+                raise ValueError(f"resources: not an absolute http(s) URL: {resource!r}")
         return self
 
     @property

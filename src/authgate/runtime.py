@@ -38,6 +38,7 @@ from authgate.storage.accounts import AccountStore
 from authgate.storage.database import PoolLimits, create_engine
 from authgate.storage.hotstate import build_hot_state
 from authgate.storage.migrate import require_head, upgrade
+from authgate.storage.revocation_events import RevocationEvents, RevocationFollower
 from authgate.storage.revocations import RevocationList
 from authgate.storage.store import SqlStore
 from authgate.supervision import Heartbeat, Supervisor
@@ -116,6 +117,17 @@ class Runtime:
             clock=clock,
             require_verified_email=settings.require_verified_email,
         )
+        self.resource_verifiers = {
+            resource: TokenVerifier(
+                keys=self.keys,
+                issuer=settings.metadata_issuer,
+                audience=resource,
+                leeway=settings.clock_leeway,
+                max_token_bytes=settings.max_token_bytes,
+                clock=clock,
+            )
+            for resource in settings.resources
+        }
         self.auth = AuthService(
             settings=settings,
             store=self.store,
@@ -125,6 +137,7 @@ class Runtime:
             audit=self.audit,
             clock=clock,
             revocation_feed=self.hot.revocation_feed,
+            resource_verifiers=self.resource_verifiers,
         )
         self._accounts_lifecycle(settings, clock)
         self.assertions = ClientAssertionVerifier(
@@ -159,6 +172,29 @@ class Runtime:
             audit=self.audit,
             clock=clock,
         )
+        # Revocations made by other processes (the CLI, other instances), from the
+        # database, with or without Redis; GET /oauth2/revocations serves the same feed.
+        # Its own small pool: the follower's polls and the long polls never take a
+        # connection from (or show up in) the request path's pool.
+        self.revocation_engine = create_engine(
+            settings.resolved_database_url,
+            PoolLimits(
+                size=2,
+                max_overflow=2,
+                timeout=settings.db_pool_timeout,
+                connect_timeout=settings.db_connect_timeout,
+                command_timeout=settings.db_command_timeout,
+            ),
+        )
+        self.revocation_events = RevocationEvents(self.revocation_engine, clock=clock)
+        self.revocation_follower = RevocationFollower(
+            self.revocation_events,
+            self.revocations,
+            interval=settings.revocation_follow_interval,
+            on_key_revoked=self.keys.reload,
+            clock=clock,
+        )
+        self.auth.on_revoked = self.revocation_follower.nudge
 
     async def start(self) -> None:
         await self.ratelimits.start()
@@ -181,6 +217,10 @@ class Runtime:
         bound = settings.revocation_max_staleness
         self.supervisor.supervise(
             "pending-revocations", self.auth.revoker.run_pending, staleness=bound
+        )
+        # Revocations other processes wrote (the CLI, other instances), from the database.
+        self.supervisor.supervise(
+            "revocation-follower", self.revocation_follower.run, staleness=bound
         )
         self.supervisor.supervise(
             "cleanup", self.cleanup_forever, staleness=2 * settings.cleanup_interval + 60
@@ -263,6 +303,7 @@ class Runtime:
         await self.ratelimits.close()
         await self.oauth.aclose()
         await self.store.close()
+        await self.revocation_engine.dispose()
 
     async def cleanup_forever(self, beat: Heartbeat) -> None:
         """Purge expired sessions, refresh tokens and revocation entries periodically.

@@ -8,6 +8,7 @@ below is about the one thing the case changes, not about a bad signature.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +19,7 @@ import jwt as pyjwt
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from joserfc.jws import JWSRegistry
 
 from authgate.errors import (
     ExpiredTokenError,
@@ -150,6 +152,8 @@ NOW = int(time.time())
         pytest.param({}, {"typ": "rt+jwt"}, MalformedTokenError, id="typ-refresh"),
         pytest.param({}, {"typ": None}, MalformedTokenError, id="typ-missing"),
         pytest.param({}, {"kid": None}, MalformedTokenError, id="kid-missing"),
+        # Issue 19 item 8: as strict as the server (RFC 7515 s4.1.11: crit never empty).
+        pytest.param({}, {"crit": []}, MalformedTokenError, id="crit-empty"),
     ],
 )
 async def test_refuses_real_key_signed_token_with_wrong(
@@ -356,3 +360,43 @@ async def test_introspect_without_client_credentials_is_a_usage_error(
     token = server.login(EMAIL)["accessToken"]
     with pytest.raises(ValueError, match="introspection"):
         await verifier_for(server, http).verify(token, introspect=True)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _sign_exact(key: RingKey, header: str, payload: str) -> str:
+    """A token with exactly this header and payload text, validly signed by ``key``."""
+    signing_input = f"{_b64(header.encode())}.{_b64(payload.encode())}"
+    signature = JWSRegistry.algorithms[key.alg].sign(signing_input.encode(), key.key)
+    return f"{signing_input}.{_b64(signature)}"
+
+
+@pytest.mark.parametrize(
+    ("header_extra", "payload_extra"),
+    [
+        pytest.param("", "", id="control-no-duplicates"),
+        pytest.param(', "kid": "{kid}"', "", id="duplicate-header-member"),
+        pytest.param("", ', "sub": "someone-else"', id="duplicate-claim"),
+    ],
+)
+async def test_refuses_duplicate_member_names(
+    server: Server,
+    signer: RingKey,
+    http: httpx.AsyncClient,
+    header_extra: str,
+    payload_extra: str,
+) -> None:
+    """Issue 19 item 8, RFC 7515 s4 / RFC 7519 s4: another parser could read the first."""
+    claims = claims_of(server.login(EMAIL)["accessToken"])
+    header = json.dumps({"alg": signer.alg, "typ": "at+jwt", "kid": signer.kid})
+    header = header[:-1] + header_extra.replace("{kid}", signer.kid) + "}"
+    payload = json.dumps(claims)[:-1] + payload_extra + "}"
+    token = _sign_exact(signer, header, payload)
+    verifier = verifier_for(server, http)
+    if not header_extra and not payload_extra:
+        await verifier.verify(token)
+        return
+    with pytest.raises(MalformedTokenError):
+        await verifier.verify(token)

@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
@@ -34,7 +34,6 @@ from authgate.agents.okp import weak_okp_key
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
 from authgate.errors import DPoPProofError, UseDPoPNonceError
-from authgate.storage.protocols import SingleUseStore
 
 __all__ = ["ALGORITHMS", "DPOP_TYP", "DPoPVerifier", "NonceSource", "access_token_hash"]
 
@@ -56,6 +55,13 @@ MAX_JTI_CHARS = 256
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+class ReplayStore(Protocol):
+    """What replay detection needs (``storage.protocols.SingleUseStore`` is one); declared
+    here so resource servers, which have no storage, can check proofs too."""
+
+    async def claim(self, key: str, ttl: int) -> bool: ...
 
 
 def access_token_hash(token: str) -> str:
@@ -173,7 +179,7 @@ class DPoPVerifier:
     def __init__(
         self,
         *,
-        single_use: SingleUseStore,
+        single_use: ReplayStore,
         nonce_secret: bytes,
         iat_window: int = 60,
         leeway: int = 5,
@@ -197,7 +203,7 @@ class DPoPVerifier:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, single_use: SingleUseStore, clock: Clock = system_clock
+        cls, settings: Settings, *, single_use: ReplayStore, clock: Clock = system_clock
     ) -> DPoPVerifier:
         return cls(
             single_use=single_use,

@@ -24,6 +24,7 @@ from authgate.http.routes import (
     oauth2,
     passkeys,
     registration,
+    revocations,
     token,
     vault,
     wellknown,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     routes.include_router(health.router)
     routes.include_router(wellknown.router)
     routes.include_router(oauth2.router)
+    routes.include_router(revocations.router)
     routes.include_router(token.router)
     routes.include_router(registration.router)
     routes.include_router(delegations.router)

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from authgate.clock import Clock, system_clock
@@ -22,7 +22,8 @@ from authgate.errors import ConfigurationError, NotFoundError
 from authgate.keys.encryption import KeyEncryptionKey
 from authgate.keys.keyring import ASYMMETRIC_ALGORITHMS, KeyRing, RingKey, generate_key, import_key
 from authgate.storage.database import session_factory
-from authgate.storage.models import SigningKey
+from authgate.storage.models import RevocationEvent, SigningKey
+from authgate.storage.revocation_events import event_rows
 from authgate.storage.store import guarded_session
 
 __all__ = ["KeyStore"]
@@ -137,6 +138,7 @@ class KeyStore:
                     .where(SigningKey.kid.in_(due))
                     .values(state="retired", retired_at=now)
                 )
+                await self._announce(db, list(due))
         return list(due)
 
     async def retire(self, kid: str) -> None:
@@ -149,6 +151,13 @@ class KeyStore:
                 raise ConfigurationError("Rotate before retiring the active key")
             row.state = "retired"
             row.retired_at = self._now()
+            await self._announce(db, [kid])
+
+    async def _announce(self, db: AsyncSession, kids: list[str]) -> None:
+        """Tell every verifier (revocation feed) to drop these keys, in the same transaction."""
+        now = self._now()
+        rows = event_rows("key", kids, revoked_at=now, until=now + self._verify_window)
+        await db.execute(insert(RevocationEvent), rows)
 
     async def key_ring(self) -> KeyRing:
         rows = await self.keys()

@@ -132,7 +132,9 @@ class Revoker:
         children = await self._store.child_session_ids(session_ids)
         session_ids += [c for c in children if c not in session_ids]
         self._revocations.revoke(session_ids, now + self._ttl)
-        revoked = await self._store.revoke_sessions(session_ids, item.reason, now)
+        revoked = await self._store.revoke_sessions(
+            session_ids, item.reason, now, until=now + self._ttl
+        )
         # Then the other instances, only once the database holds it.
         await self._feed.publish(session_ids, now + self._ttl)
         await self._audit_revoked(item, revoked)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -30,6 +30,7 @@ from authgate.sessions.revoker import Revoker
 from authgate.storage.memory import LocalRevocationFeed
 from authgate.storage.models import RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
+from authgate.storage.revocation_events import RevocationEvents
 from authgate.storage.revocations import RevocationList
 from authgate.storage.rotation import GrantSession, GrantUser
 from authgate.storage.store import SqlStore
@@ -79,6 +80,7 @@ class AuthService:
         audit: AuditTrail,
         clock: Clock = system_clock,
         revocation_feed: RevocationFeed | None = None,
+        resource_verifiers: Mapping[str, TokenVerifier] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -92,6 +94,12 @@ class AuthService:
         )
         # An access token issued just before a revocation lives at most this long after it.
         self._revocation_ttl = settings.access_token_ttl + settings.clock_leeway
+        self._revocation_events = RevocationEvents(store.engine, clock=clock)
+        # Tokens for registered resource servers (RFC 8707): aud is the resource's URL.
+        self._resource_verifiers = dict(resource_verifiers or {})
+        # Called after each revocation is stored (the runtime nudges its feed follower).
+        self.on_revoked: Callable[[], None] | None = None
+
         self.revoker = Revoker(
             store=store,
             revocations=revocations,
@@ -218,7 +226,13 @@ class AuthService:
         return TokenPair(self._issue_access(user, session, jkt), refresh, session.id)
 
     async def start_agent_grant(
-        self, *, agent_id: str, owner_id: str, scopes: list[str], jkt: str | None
+        self,
+        *,
+        agent_id: str,
+        owner_id: str,
+        scopes: list[str],
+        jkt: str | None,
+        resource: str | None = None,
     ) -> IssuedToken:
         """RFC 6749 s4.4 client credentials: a short grant, no refresh token (s4.4.3)."""
         now = self._now()
@@ -243,13 +257,24 @@ class AuthService:
             device_fingerprint=session.device_fingerprint,
             client_id=agent_id,
             jkt=jkt,
+            # RFC 8707: a token for another resource server names it, and the issuer
+            # by its RFC 8414 identifier, which is what that server discovers.
+            resource=None if resource is None else (self._settings.metadata_issuer, resource),
         )
 
     async def revoke_agent(self, agent_id: str, *, reason: str = "agent_disabled") -> int:
         """An agent disabled (``agent_disabled``) or re-keyed (``agent_secret_rotated``):
         every grant it holds ends now, audited with that reason."""
         session_ids = await self._store.actor_session_ids(agent_id)
-        return len(await self._revoke(session_ids, reason, f"agent:{agent_id}", None))
+        revoked = await self._revoke(session_ids, reason, f"agent:{agent_id}", None)
+        # Also by client id: a grant being issued right now is caught by its ``iat``.
+        now = self._now()
+        await self._revocation_events.append(
+            "agent", [agent_id], revoked_at=now, until=now + self._revocation_ttl
+        )
+        if self.on_revoked is not None:
+            self.on_revoked()
+        return len(revoked)
 
     async def delegations(self, user_id: str) -> Sequence[Session]:
         return await self._store.active_sessions(user_id, self._now(), kind="delegation")
@@ -314,9 +339,24 @@ class AuthService:
             try:
                 claims = self._verifier.verify_access(token)
             except InvalidTokenError:
-                return False
+                found = self.resource_access(token)
+                if found is None:
+                    return False
+                claims = found[0]
         await self._revoke([claims.session_id], f"revoked_by_{actor}", claims.sub, None)
         return True
+
+    def resource_access(self, token: str) -> tuple[AccessClaims, str] | None:
+        """The claims and audience of a live token for a registered resource, else None."""
+        for audience, verifier in self._resource_verifiers.items():
+            try:
+                claims = verifier.verify_access(token)
+            except InvalidTokenError:
+                continue
+            if claims.session_id in self._revocations:
+                return None
+            return claims, audience
+        return None
 
     async def active_sessions(self, user_id: str) -> Sequence[Session]:
         return await self._store.active_sessions(user_id, self._now())
@@ -393,7 +433,10 @@ class AuthService:
     async def _revoke(
         self, session_ids: Sequence[str], reason: str, user_id: str, device: DeviceInfo | None
     ) -> list[str]:
-        return await self.revoker.revoke(session_ids, reason, user_id, device)
+        revoked = await self.revoker.revoke(session_ids, reason, user_id, device)
+        if self.on_revoked is not None:
+            self.on_revoked()
+        return revoked
 
     def _issue_access(
         self, user: User | GrantUser, session: Session | GrantSession, jkt: str | None = None

@@ -40,6 +40,7 @@ __all__ = [
     "RecoveryCode",
     "RegistrationToken",
     "RefreshToken",
+    "RevocationEvent",
     "Session",
     "SigningKey",
     "User",
@@ -389,3 +390,22 @@ class Passkey(Base):
     transports: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RevocationEvent(Base):
+    """A revocation every verifier must learn, in commit order: the revocation feed.
+
+    ``kind`` is ``session`` (a login, delegation or agent grant: tokens with that
+    ``sessionId``), ``agent`` (tokens issued to that client before ``revoked_at``) or
+    ``key`` (tokens signed by that ``kid``). ``id`` is the feed's cursor; the row lives
+    ``until`` every token it kills has expired. The server follows this table, so a
+    revocation made by another process (the CLI) reaches it without Redis.
+    """
+
+    __tablename__ = "revocation_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(255))
+    revoked_at: Mapped[int] = mapped_column(BigInteger)
+    until: Mapped[int] = mapped_column(BigInteger, index=True)

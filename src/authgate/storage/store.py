@@ -15,13 +15,20 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from authgate.errors import EmailTakenError, StorageUnavailableError
 from authgate.storage.database import session_factory
-from authgate.storage.models import AuditEntry, AuditEvent, RefreshToken, Session, User
+from authgate.storage.models import (
+    AuditEntry,
+    AuditEvent,
+    RefreshToken,
+    RevocationEvent,
+    Session,
+    User,
+)
 from authgate.storage.outage import is_unavailable
 from authgate.storage.rotation import ADD_AUDIT, RefreshRotation, RotationOutcome, read_grant
 
@@ -165,8 +172,14 @@ class SqlStore:
             grant = await read_grant(conn, session_id=session_id, user_id=user_id)
             yield RefreshRotation(conn, grant)
 
-    async def revoke_sessions(self, session_ids: Sequence[str], reason: str, now: int) -> list[str]:
-        """Revoke the given sessions and their refresh tokens; return those newly revoked."""
+    async def revoke_sessions(
+        self, session_ids: Sequence[str], reason: str, now: int, *, until: int | None = None
+    ) -> list[str]:
+        """Revoke the given sessions and their refresh tokens; return those newly revoked.
+
+        With ``until``, the revocation feed gets one event per newly revoked session in
+        the same transaction, so no verifier can miss a revocation the database holds.
+        """
         if not session_ids:
             return []
         async with self._db() as db:
@@ -180,6 +193,12 @@ class SqlStore:
                     .where(Session.id.in_(revoked), Session.revoked_at.is_(None))
                     .values(revoked_at=now, revoked_reason=reason)
                 )
+                if until is not None:
+                    rows = [
+                        {"kind": "session", "subject": sid, "revoked_at": now, "until": until}
+                        for sid in revoked
+                    ]
+                    await db.execute(insert(RevocationEvent), rows)
             await db.execute(
                 update(RefreshToken)
                 .where(RefreshToken.session_id.in_(session_ids), RefreshToken.status == "active")

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_DEPTH",
     "CompactHS256",
     "VerifiedCache",
+    "b64decode_canonical",
     "depth",
     "strict_json",
     "token_digest",
@@ -77,7 +78,7 @@ class CompactHS256:
         expected = base64.urlsafe_b64encode(mac.digest())[:_HS256_SIGNATURE_CHARS]
         if not hmac.compare_digest(signature.encode("ascii"), expected):
             return None
-        raw = _b64decode_canonical(payload)
+        raw = b64decode_canonical(payload)
         if raw is None:
             return None
         try:
@@ -147,7 +148,7 @@ def within_depth(raw: bytes, value: Any) -> bool:
     return depth(value) <= MAX_DEPTH
 
 
-def _b64decode_canonical(segment: str) -> bytes | None:
+def b64decode_canonical(segment: str) -> bytes | None:
     # The same rules as joserfc.util.urlsafe_b64decode: only the URL-safe alphabet,
     # no padding, and canonical trailing bits.
     if "+" in segment or "/" in segment or "=" in segment:

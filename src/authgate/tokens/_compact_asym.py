@@ -31,7 +31,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey
 from joserfc.jws import JWSRegistry
 
-from authgate.tokens._compact import _b64decode_canonical, strict_json, within_depth
+from authgate.tokens._compact import b64decode_canonical, strict_json, within_depth
 
 __all__ = ["CompactAsymmetric"]
 
@@ -68,8 +68,8 @@ class CompactAsymmetric:
         payload, dot, signature = token[self._skip :].partition(".")
         if not dot or len(signature) != _SIGNATURE_CHARS or len(payload) > self._max_payload:
             return None
-        raw_signature = _b64decode_canonical(signature)
-        raw = _b64decode_canonical(payload)
+        raw_signature = b64decode_canonical(signature)
+        raw = b64decode_canonical(payload)
         if raw_signature is None or raw is None:
             return None
         signing_input = token[: self._skip + len(payload)].encode("ascii")

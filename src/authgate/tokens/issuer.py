@@ -82,8 +82,13 @@ class TokenIssuer:
         email_verified: bool | None = None,
         amr: list[str] | None = None,
         auth_time: int | None = None,
+        resource: tuple[str, str] | None = None,
     ) -> IssuedToken:
-        """An access token; the optional parts mark agent, delegated and DPoP-bound tokens."""
+        """An access token; the optional parts mark agent, delegated and DPoP-bound tokens.
+
+        ``resource`` is ``(issuer, audience)`` for a token meant for a resource server
+        elsewhere (RFC 8707): ``iss`` the RFC 8414 metadata issuer, ``aud`` its URL.
+        """
         claims: dict[str, Any] = {
             "sub": user_id,
             "roles": roles,
@@ -111,6 +116,8 @@ class TokenIssuer:
             claims["cnf"] = {"jkt": jkt}  # RFC 9449 s6.1
         signer = self._keys.ring.signer
         header = token_header(signer, ACCESS_TYP)
+        if resource is not None:
+            claims |= {"iss": resource[0], "aud": resource[1]}
         return self._sign(claims, header, signer, self.access_ttl, not_after)
 
     def issue_refresh(
@@ -137,6 +144,7 @@ class TokenIssuer:
         now = int(self._clock())
         exp = now + ttl if not_after is None else min(now + ttl, not_after)
         jti = secrets.token_urlsafe(16)
-        claims |= {"iss": self._issuer, "aud": self._audience, "iat": now, "exp": exp, "jti": jti}
+        claims = {"iss": self._issuer, "aud": self._audience} | claims
+        claims |= {"iat": now, "exp": exp, "jti": jti}
         token = jwt.encode(header, claims, key.key, algorithms=[key.alg])
         return IssuedToken(token=token, jti=jti, issued_at=now, expires_at=exp)

@@ -91,7 +91,7 @@ async def _access_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
     try:
         principal = runtime.authenticator.authenticate(token)
     except InvalidTokenError:
-        return None
+        return _agent_resource_info(runtime, token)
     body: dict[str, Any] = {
         "active": True,
         "token_type": "Bearer",
@@ -107,6 +107,31 @@ async def _access_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
     if principal.jkt is not None:
         # RFC 9449 s6.2: the resource server learns the key the token is bound to.
         body |= {"token_type": "DPoP", "cnf": {"jkt": principal.jkt}}
+    return body
+
+
+def _agent_resource_info(runtime: Runtime, token: str) -> dict[str, Any] | None:
+    """An agent's token for a configured resource (RFC 8707 ``resource`` on
+    client_credentials, AUTHGATE_RESOURCES): its own iss and aud."""
+    found = runtime.auth.resource_access(token)
+    if found is None:
+        return None
+    claims, audience = found
+    body: dict[str, Any] = {
+        "active": True,
+        "token_type": "Bearer" if claims.jkt is None else "DPoP",
+        "scope": " ".join(sorted(claims.permissions)),
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "iss": runtime.settings.metadata_issuer,
+        "aud": audience,
+        "jti": claims.jti,
+        "sid": claims.session_id,
+    }
+    if claims.jkt is not None:
+        body["cnf"] = {"jkt": claims.jkt}
     return body
 
 

@@ -129,12 +129,27 @@ async def _client_credentials(
     if owner is None or not owner.is_active:
         # A disabled or deleted owner's agents act for no one (issue 16).
         raise OAuthRequestError("This agent's owner is disabled", error="unauthorized_client")
+    resource = _resource(runtime, form)
     jkt = await _dpop_jkt(runtime, request, client)
     issued = await runtime.auth.start_agent_grant(
-        agent_id=agent_id, owner_id=client.owner_user_id, scopes=scopes, jkt=jkt
+        agent_id=agent_id,
+        owner_id=client.owner_user_id,
+        scopes=scopes,
+        jkt=jkt,
+        resource=resource,
     )
     await runtime.audit.record("agent.token", user_id=f"agent:{agent_id}", scopes=scopes)
     return _token_body(issued, scopes, jkt)
+
+
+def _resource(runtime: Runtime, form: dict[str, str]) -> str | None:
+    """RFC 8707 s2: ``resource`` names a registered resource server exactly, or fails."""
+    resource = form.get("resource")
+    if resource is None:
+        return None
+    if resource not in runtime.settings.resources:
+        raise OAuthRequestError("The resource is not registered", error="invalid_target")
+    return resource
 
 
 def _authenticate_token(runtime: Runtime, token: str | None, kind: str) -> Principal:

@@ -60,6 +60,8 @@ async def _metadata(runtime: Runtime) -> dict[str, Any]:
         "client_id_metadata_document_supported": settings.cimd_enabled,
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        # Not registered with IANA: where resource servers follow revocations (issue 15).
+        "authgate_revocation_feed_endpoint": f"{base}/oauth2/revocations",
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.fastmcp import FastMCP
+from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 
 from authgate.resource import ResourceServer
@@ -39,7 +39,7 @@ def build_app() -> Starlette:
         max_staleness=float(os.environ.get("MCP_MAX_STALENESS", "30")),
     )
     url = urlsplit(rs.resource)
-    server = FastMCP(
+    server = MCPServer(
         "notes",
         token_verifier=AuthgateTokenVerifier(rs),
         auth=AuthSettings(
@@ -48,11 +48,6 @@ def build_app() -> Starlette:
             required_scopes=["mcp:tools"],
             validate_token_resource=True,
         ),
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 9100,
-        streamable_http_path=url.path or "/mcp",
-        stateless_http=True,
-        json_response=True,
     )
 
     @server.tool()
@@ -63,7 +58,12 @@ def build_app() -> Starlette:
             return {}
         return {"subject": token.subject, "client_id": token.client_id, "scopes": token.scopes}
 
-    app = server.streamable_http_app()
+    app = server.streamable_http_app(
+        streamable_http_path=url.path or "/mcp",
+        stateless_http=True,
+        json_response=True,
+        host=url.hostname or "127.0.0.1",
+    )
     inner = app.router.lifespan_context
 
     @asynccontextmanager

@@ -16,12 +16,15 @@ runner = CliRunner()
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     monkeypatch.chdir(tmp_path)
-    return {
+    values = {
         "AUTHGATE_ENV": "test",
         "AUTHGATE_STATE_DIR": str(tmp_path / "state"),
         "JWT_ACCESS_SECRET": generate_secret(),
         "JWT_REFRESH_SECRET": generate_secret(),
     }
+    # Only `serve` and `db upgrade` create state (issue 20 item 1).
+    assert runner.invoke(app, ["db", "upgrade"], env=values).exit_code == 0
+    return values
 
 
 def _values(output: str) -> dict[str, str]:

@@ -62,12 +62,15 @@ async def test_dpop_binds_the_code_grant_and_its_refresh(
     resource: ResourceServer,
     registered: Registered,
     clock: FrozenClock,
+    app: FastAPI,
 ) -> None:
     """RFC 9449 s5, s6.1: cnf.jkt in the token; the refresh keeps the binding."""
+    # The proof names the configured public URL, never what the Host header says.
+    token_url = f"{app.state.authgate.settings.public_url}/oauth2/token"
     key = ProofKey()
     pending = request_for(registered)
     outcome = await browser.authorize(pending.url)
-    proof = key.proof(iat=clock(), htu=TOKEN_URL)
+    proof = key.proof(iat=clock(), htu=token_url)
     response = await client.post(
         "/oauth2/token",
         data={
@@ -91,7 +94,7 @@ async def test_dpop_binds_the_code_grant_and_its_refresh(
             "refresh_token": body["refresh_token"],
             "client_id": registered.client_id,
         },
-        headers={"DPoP": key.proof(iat=clock(), htu=TOKEN_URL)},
+        headers={"DPoP": key.proof(iat=clock(), htu=token_url)},
     )
     assert refreshed.status_code == 200, refreshed.text
     again = jwt.decode(refreshed.json()["access_token"], options={"verify_signature": False})

@@ -124,7 +124,9 @@ async def test_login_failing_closed_on_the_limit_store_has_the_documented_503(
 ) -> None:
     limited = create_app(make_settings(tmp_path, rate_limit_enabled=True), clock=FrozenClock())
     async with lifespan(limited), client_for(limited) as client:
-        monkeypatch.setattr(runtime_of(limited).ratelimits, "check", _fail(StoreUnavailable()))
+        limits = runtime_of(limited).ratelimits
+        for method in ("check", "reserve", "reserve_login"):
+            monkeypatch.setattr(limits, method, _fail(StoreUnavailable()))
         response = await client.post(
             "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
         )
@@ -147,11 +149,21 @@ async def test_readyz_reports_supervised_tasks_and_a_stale_revocation_view(
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "checks": {"cleanup": "ok", "pending-revocations": "ok", "revocations": "ok"},
+        "checks": {
+            "cleanup": "ok",
+            "pending-revocations": "ok",
+            "revocation-follower": "ok",
+            "revocations": "ok",
+        },
     }
     runtime_of(app).revocations.confirm_current(-1)  # nothing confirmed it: stale
     response = await client.get("/readyz")
-    checks = {"cleanup": "ok", "pending-revocations": "ok", "revocations": "stale"}
+    checks = {
+        "cleanup": "ok",
+        "pending-revocations": "ok",
+        "revocation-follower": "ok",
+        "revocations": "stale",
+    }
     _assert_unavailable(response, {**UNAVAILABLE, "status": "not ready", "checks": checks})
 
 

@@ -118,6 +118,12 @@ class Authgate:
         assert response.status_code == 200, response.text
 
 
+ROLE_PERMISSIONS = (
+    '{"user": ["use_agent", "notes:read", "notes:write", "mcp:tools"],'
+    ' "admin": ["use_agent", "manage_agent", "manage_users"]}'
+)
+
+
 @contextmanager
 def authgate(workdir: Path, *, resources: list[str], **extra: str) -> Iterator[Authgate]:
     port = free_port()
@@ -126,6 +132,9 @@ def authgate(workdir: Path, *, resources: list[str], **extra: str) -> Iterator[A
         alg="EdDSA",
         port=port,
         AUTHGATE_RESOURCES=",".join(resources),
+        # Agents hold at most their owner's permissions (issue 16): users hold the
+        # resource scopes the tests give agents.
+        AUTHGATE_ROLE_PERMISSIONS=ROLE_PERMISSIONS,
         **extra,
     )
     server = Authgate(workdir=workdir, port=port, env=env)

@@ -92,7 +92,8 @@ def _issue(kind: str, error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", ""))
     if kind in _SCHEMA_MESSAGES:
         return message
-    if kind == "value_error" and message.startswith(_EMAIL_PREFIX):
+    # pydantic's email check, or authgate's own (accounts.users.check_email).
+    if kind == "value_error" and "not a valid email address" in message.lower():
         return _EMAIL_PREFIX  # the rest quotes the characters that were refused
     return "Value is not valid"
 

@@ -152,7 +152,7 @@ async def logout_all(
 
 
 # Agents are welcome here explicitly: /auth/me is how a caller learns who it is.
-AnyCaller = Annotated[Principal, Depends(require(delegation="allow"))]
+AnyCaller = Annotated[Principal, Depends(require(delegation="allow", agents="allow"))]
 
 
 @router.get("/me")

@@ -143,8 +143,13 @@ async def _run() -> dict[str, Any]:
     return result
 
 
+def run() -> dict[str, Any]:
+    """The ``authserver`` section of ``make bench``."""
+    return asyncio.run(_run())
+
+
 def main() -> None:
-    result = asyncio.run(_run())
+    result = run()
     print("| Backend | What | per CPU-second | CPU each | per second (wall) |")
     print("|---|---|---:|---:|---:|")
     for backend, figures in result.items():

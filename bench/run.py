@@ -17,11 +17,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import endpoint, issuing, micro, refresh_http, resource, verify
+from bench import authserver, endpoint, issuing, micro, refresh_http, resource, verify
 from bench.common import fmt_rate, fmt_us
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("verify", "resource", "micro", "http", "refresh_http", "issuing", "memory")
+SECTIONS = (
+    "verify",
+    "resource",
+    "micro",
+    "http",
+    "refresh_http",
+    "issuing",
+    "authserver",
+    "memory",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -66,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         "http": endpoint.run,
         "refresh_http": refresh_http.run,
         "issuing": issuing.run,
+        "authserver": authserver.run,
         "memory": run_memory,
     }
     for name in wanted:
@@ -209,6 +219,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _micro_md(results["micro"])
     if "resource" in results:
         lines += _resource_md(results["resource"])
+    if "authserver" in results:
+        lines += _authserver_md(results["authserver"])
     if "http" in results:
         lines += _http_md(results["http"])
     if "refresh_http" in results:
@@ -237,6 +249,27 @@ def _verify_md(section: dict[str, Any]) -> list[str]:
             f"| {row['name']} | {fmt_us(row['fresh_s'])} | {fmt_us(row['repeated_s'])} "
             f"| {row['x_PyJWT_fresh']:.1f}x | {row['x_PyJWT_repeated']:.1f}x |"
         )
+    return [*lines, ""]
+
+
+def _authserver_md(section: dict[str, Any]) -> list[str]:
+    lines = [
+        "**Authorization server** (in process: a complete authorization-code flow with "
+        "PKCE, consent remembered, and the code-for-token exchange alone)",
+        "",
+        "| Backend | What | per CPU-second | CPU each | per second (wall) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for backend, figures in section.items():
+        if figures is None:
+            lines.append(f"| {backend} | not measured | | | |")
+            continue
+        for what in ("flows", "exchanges"):
+            f = figures[what]
+            lines.append(
+                f"| {backend} | {what} | {f['per_cpu_s']:,.0f} | {f['cpu_ms_each']:.2f} ms "
+                f"| {f['per_s']:,.0f} |"
+            )
     return [*lines, ""]
 
 

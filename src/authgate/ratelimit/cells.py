@@ -172,6 +172,7 @@ class RedisCells:
         try:
             from redis.asyncio import Redis
             from redis.backoff import NoBackoff
+            from redis.exceptions import ConnectionError as RedisConnectionError
             from redis.retry import Retry
         except ImportError as exc:
             raise ConfigurationError(
@@ -181,7 +182,9 @@ class RedisCells:
             url.removeprefix("async+"),
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
+            # Once on a fresh connection when a pooled one is dead (Redis restarted or
+            # closed it), never after a timeout: a hung server would only hang again.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             decode_responses=True,
         )
         self._take = self._client.register_script(_TAKE)

@@ -35,6 +35,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -63,13 +64,14 @@ _SUBSCRIBER, _POLLER = "revocation-subscriber", "revocation-poller"
 
 
 def connect(url: str, *, timeout: float) -> Redis:
-    """A client that fails fast: no silent retries, so outages surface to the caller."""
+    """A client that fails fast: a dead pooled connection (Redis restarted or closed it) is
+    retried once on a fresh one; a timeout never is, so outages surface to the caller."""
     client: Redis = Redis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=max(1, int(timeout)),
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         decode_responses=True,
     )
     return client

@@ -7,8 +7,6 @@ uvicorn and the uvicorn access log, as JSON lines) is captured whole.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import logging
 import os
@@ -21,14 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from authgate.logconfig import RedactingFilter, redact
 from authgate.secretstrength import generate_secret
 from tests.processes import free_port
+from tests.tls import self_signed
 
 CANARY_PASSWORD = "canary-PASSWORD-7f3a9c1e-do-not-log"
 CANARY_WRONG = "canary-WRONGPASS-51d2e0b4-do-not-log"
@@ -119,36 +114,6 @@ def test_access_log_lines_lose_their_query_string() -> None:
 # The same flow against a real HTTPS server process.
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("authgate")
     return [str(script)] if script.exists() else [sys.executable, "-m", "authgate.cli"]
@@ -170,7 +135,7 @@ def _wait_healthy(base: str, verify: ssl.SSLContext, process: subprocess.Popen[b
 
 @pytest.mark.e2e
 async def test_https_server_logs_json_without_secrets(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     port = free_port()
     env = {
         **os.environ,

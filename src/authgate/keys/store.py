@@ -62,7 +62,9 @@ class KeyStore:
 
     async def generate(self, *, state: str = "next") -> SigningKey:
         key = generate_key(self.alg)
-        kid = secrets.token_urlsafe(12)
+        # Hex, so a kid never starts with '-' and reads as an option on the command line
+        # (`authgate keys retire <kid>`).
+        kid = secrets.token_hex(12)
         now = self._now()
         private = json.dumps(key.as_dict(private=True)).encode()
         row = SigningKey(

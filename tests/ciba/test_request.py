@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from authgate.agents.registry import Backchannel
 from tests.authserver.conftest import ResourceServer, make_resource
-from tests.ciba.conftest import PAY, Agent, ask, make_agent, tool_call
+from tests.ciba.conftest import Agent, ask, make_agent, tool_call
 from tests.conftest import register
 
 PLAIN = "https://plain.example.com/api"  # a resource that declares no details type

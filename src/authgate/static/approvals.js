@@ -84,9 +84,10 @@ function approvalItem(approval, csrf) {
 class LiveApprovals {
   constructor(section) {
     this.section = section;
+    this.card = section.querySelector("[data-approvals-card]");
     this.list = section.querySelector("[data-approvals-list]");
-    this.empty = section.querySelector("[data-approvals-empty]");
     this.status = section.querySelector("[data-approvals-status]");
+    this.problem = section.querySelector("[data-approvals-problem]");
     this.csrf = { field: section.dataset.csrfField, token: section.dataset.csrfToken };
     this.title = document.title;
     this.wait = POLL_MS;
@@ -114,7 +115,8 @@ class LiveApprovals {
       });
       if (response.status === 401) {
         this.stopped = true;
-        this.status.textContent = "You have been signed out. Reload the page to sign in again.";
+        this.problem.textContent = "You have been signed out. Reload the page to sign in again.";
+        this.problem.hidden = false;
         return;
       }
       if (!response.ok) throw new Error(`status ${response.status}`);
@@ -151,7 +153,7 @@ class LiveApprovals {
   }
 
   showCount(count) {
-    this.empty.hidden = count > 0;
+    this.card.hidden = count === 0;
     document.title = count ? `(${count}) ${this.title}` : this.title;
   }
 }

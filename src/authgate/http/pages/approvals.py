@@ -23,9 +23,8 @@ from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from authgate.errors import (
-    AuthgateError,
+    ApprovalError,
     CsrfError,
-    NotFoundError,
     SecondFactorError,
     SecondFactorLockedError,
     StepUpRequiredError,
@@ -98,11 +97,7 @@ async def _decide(
     decide = runtime.approvals.approve if approve else runtime.approvals.deny
     try:
         await decide(approval_id, user_id=current.principal.id, device=device_info(request))
-    except NotFoundError:
-        return _kept(current, runtime, _not_waiting(request, runtime, 404))
-    except AuthgateError as exc:
-        if exc.status_code not in (409, 410):
-            raise
+    except ApprovalError as exc:  # 404 unknown or another person's; 409 decided or expired
         return _kept(current, runtime, _not_waiting(request, runtime, exc.status_code))
     return _answered(current, runtime, "approval_approved" if approve else "approval_denied")
 

@@ -27,7 +27,12 @@ DENY = "/account/approvals/deny"
 async def payments(app: FastAPI) -> ResourceServer:
     """A resource that takes tool_call approvals (RFC 9396 s2), as in tests/ciba."""
     return await make_resource(
-        app, url=PAY, name="Payments", scopes=["pay"], authorization_details_types=["tool_call"]
+        app,
+        url=PAY,
+        name="Payments",
+        scopes=["pay"],
+        descriptions={},
+        authorization_details_types=["tool_call"],
     )
 
 

@@ -21,6 +21,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import ContextFactory
 from tests.browser.live import PASSWORD, LiveServer
+from tests.browser.test_accounts import virtual_authenticator
 
 RESOURCE = "https://payments.example.com/mcp"
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
@@ -46,8 +47,9 @@ class Asked:
 
 
 @pytest.fixture
-def server_options() -> dict[str, Any]:
-    return {"mfa_recent_window": 600}
+def server_options(server_port: int) -> dict[str, Any]:
+    # localhost: a WebAuthn RP id is a host name, never an IP address (the passkey test).
+    return {"mfa_recent_window": 600, "public_url": f"http://localhost:{server_port}"}
 
 
 def sign_up(page: Page, email: str = "ada@example.com") -> None:
@@ -233,6 +235,29 @@ def test_with_an_authenticator_app_an_old_sign_in_must_show_a_code_to_approve(
     again = ask(server, ada)
     item(page, again).get_by_role("button", name="Approve").click()
     expect(page.locator(".notice")).to_contain_text("Approved")
+
+
+def test_with_a_passkey_an_old_sign_in_must_use_it_to_approve(
+    new_context: ContextFactory, server: LiveServer, server_port: int
+) -> None:
+    context = new_context(base_url=f"http://localhost:{server_port}")
+    page = context.new_page()
+    virtual_authenticator(context, page)
+    register_resource(server)
+    sign_up(page)
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator(".notice")).to_contain_text("The passkey has been added")
+    agent = delegated_agent(server, page)
+    server.clock.advance(601)
+    asked = ask(server, agent)
+    item(page, asked).get_by_role("button", name="Approve").click()
+
+    expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    expect(page.get_by_label("Code from your authenticator app")).to_have_count(0)
+    assert poll(server, agent, asked).json()["error"] == "authorization_pending"
+    page.get_by_role("button", name="Approve with your passkey").click()
+    expect(page.locator(".notice")).to_contain_text("Approved")
+    assert poll(server, agent, asked).status_code == 200
 
 
 def form_post(page: Page, server: LiveServer, path: str, data: dict[str, str]) -> Any:

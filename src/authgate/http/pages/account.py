@@ -1,6 +1,6 @@
-"""``/account``: profile, linked identities, the sessions signed in as this user, the
-agents acting for them (RFC 8693 delegations), and their connected accounts and API keys
-(the credential vault).
+"""``/account``: the requests agents wait on (CIBA, see ``approvals``), profile, linked
+identities, the sessions signed in as this user, the agents acting for them (RFC 8693
+delegations), and their connected accounts and API keys (the credential vault).
 
 Each session can be signed out on its own, or all at once; each delegation revoked;
 each connection disconnected. Not signed in: 303 to ``/login?next=/account``.

@@ -15,8 +15,9 @@ import pytest
 from fastapi import FastAPI
 
 from authgate.agents.registry import Backchannel
+from authgate.authserver.ciba import MAX_PENDING
 from tests.authserver.conftest import ResourceServer, make_resource
-from tests.ciba.conftest import PAY, Agent, ask, make_agent, tool_call
+from tests.ciba.conftest import Agent, ask, make_agent, tool_call
 from tests.conftest import register
 
 PLAIN = "https://plain.example.com/api"  # a resource that declares no details type
@@ -213,3 +214,16 @@ async def test_ping_mode_needs_a_client_notification_token(
     assert refusal(bad) == (400, "invalid_request")
     good = await ask(client, agent, client_notification_token="n0tification-T0ken_abc")
     assert good.status_code == 200, good.text
+
+
+async def test_an_agent_cannot_flood_the_user_with_requests(
+    app: FastAPI, client: httpx.AsyncClient, agent: Agent, ada: dict[str, Any]
+) -> None:
+    """At most MAX_PENDING undecided requests per agent and user; deciding frees a place."""
+    for _ in range(MAX_PENDING):
+        assert (await ask(client, agent)).status_code == 200
+    assert refusal(await ask(client, agent)) == (400, "access_denied")
+    approvals = app.state.authgate.approvals
+    first = (await approvals.pending_for(ada["id"]))[0]
+    await approvals.deny(first.id, user_id=ada["id"])
+    assert (await ask(client, agent)).status_code == 200

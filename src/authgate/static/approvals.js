@@ -94,6 +94,7 @@ class LiveApprovals {
     this.timer = null;
     this.busy = false;
     this.stopped = false;
+    this.signedOut = 0;
     document.addEventListener("visibilitychange", () => this.schedule(0));
     this.showCount(this.list.children.length);
     this.schedule(POLL_MS);
@@ -114,13 +115,15 @@ class LiveApprovals {
         headers: { Accept: "application/json" },
       });
       if (response.status === 401) {
-        this.stopped = true;
-        this.problem.textContent = "You have been signed out. Reload the page to sign in again.";
-        this.problem.hidden = false;
+        // Once may be another tab winning a cookie refresh at the same moment (its new
+        // cookies then serve the next poll); twice in a row is a signed-out browser.
+        this.signedOut += 1;
+        if (this.signedOut >= 2) this.stop();
         return;
       }
       if (!response.ok) throw new Error(`status ${response.status}`);
       this.sync((await response.json()).approvals);
+      this.signedOut = 0;
       this.wait = POLL_MS;
     } catch {
       this.wait = Math.min(this.wait * 2, MAX_WAIT_MS); // offline or a restart: back off
@@ -128,6 +131,12 @@ class LiveApprovals {
       this.busy = false;
       this.schedule(this.wait);
     }
+  }
+
+  stop() {
+    this.stopped = true;
+    this.problem.textContent = "You have been signed out. Reload the page to sign in again.";
+    this.problem.hidden = false;
   }
 
   sync(approvals) {

@@ -69,7 +69,7 @@ def new_context(browser: Browser, server: LiveServer) -> Iterator[ContextFactory
             problems.append(text)
 
     def factory(**options: Any) -> BrowserContext:
-        context = browser.new_context(base_url=server.url, **options)
+        context = browser.new_context(**{"base_url": server.url, **options})
         context.set_default_timeout(10_000)
         context.on("console", watch)
         contexts.append(context)

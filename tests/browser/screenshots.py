@@ -5,6 +5,7 @@ python -m tests.browser.screenshots docs/screenshots
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -84,6 +85,67 @@ def store_keys(server: LiveServer, access_token: str) -> None:
         ).raise_for_status()
 
 
+def ask_for_approval(server: LiveServer, access_token: str) -> None:
+    """A "pay bot" Ada delegated to asks her to approve one payment (OpenID CIBA s7.1)."""
+    runtime = server.runtime
+    server.call(
+        runtime.authserver.resources.create(
+            name="Payments",
+            url="https://payments.example.com/mcp",
+            scopes=["payments"],
+            authorization_details_types=["tool_call"],
+        )
+    )
+    user = server.call(runtime.store.user_by_email("ada@example.com"))
+    assert user is not None
+    created = server.call(
+        runtime.clients.create(
+            name="pay bot", kind="agent", scopes=["use_agent"], owner_user_id=user.id
+        )
+    )
+    agent = (created.client.client_id, created.secret)
+    httpx.post(
+        f"{server.url}/auth/delegations",
+        json={"clientId": agent[0], "scopes": ["use_agent"]},
+        headers={"Authorization": f"Bearer {access_token}"},
+    ).raise_for_status()
+    payment = {
+        "type": "tool_call",
+        "resource": "https://payments.example.com/mcp",
+        "tool": "send_payment",
+        "arguments_sha256": "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",
+        "summary": "Pay 40 EUR to ACME Ltd for invoice 1042",
+    }
+    httpx.post(
+        f"{server.url}/oauth2/bc-authorize",
+        data={
+            "login_hint": "ada@example.com",
+            "binding_message": "Invoice 1042 · code 4F2K",
+            "scope": "payments",
+            "authorization_details": json.dumps([payment]),
+        },
+        auth=agent,
+    ).raise_for_status()
+
+
+def shoot_approvals(browser: Browser, out: Path) -> None:
+    """A request waiting on /account at phone width, as it appears without a reload."""
+    with tempfile.TemporaryDirectory() as state, live_server(Path(state)) as server:
+        phone = browser.new_context(base_url=server.url, viewport=PHONE).new_page()
+        phone.goto("/register")
+        phone.get_by_label("Email").fill("ada@example.com")
+        phone.get_by_label("Password").fill(PASSWORD)
+        phone.get_by_role("button", name="Create account").click()
+        phone.wait_for_url("**/account")
+        cookies = {c["name"]: c["value"] for c in phone.context.cookies()}
+        ask_for_approval(server, cookies["access_token"])
+        phone.locator("[data-approval-id]").wait_for()
+        clip = {"x": 0, "y": 0, "width": PHONE["width"], "height": 800}
+        phone.screenshot(path=out / "approvals-phone.png", clip=clip, full_page=True)
+        print(f"wrote {out / 'approvals-phone.png'}")
+        phone.context.close()
+
+
 def shoot(page: Page, out: Path, name: str) -> None:
     page.wait_for_load_state("load")
     page.screenshot(path=out / f"{name}.png", full_page=True)
@@ -130,6 +192,7 @@ def main(out: Path) -> None:
         shoot(phone, out, "account-phone")
         desk.goto("/auth/error?reason=access_denied&provider=corp")
         shoot(desk, out, "oauth-error")
+        shoot_approvals(browser, out)
         browser.close()
 
 

@@ -8,6 +8,7 @@ import pytest
 from authgate.http.pages import (
     FORM_PATHS,
     account,
+    approvals,
     apps,
     authorize,
     failures,
@@ -29,7 +30,8 @@ def test_every_form_target_is_listed_for_the_csrf_middleware() -> None:
 
 
 def _routes() -> list[tuple[str, set[str]]]:
-    modules = (account, apps, authorize, failures, login, recovery, second_factor, security)
+    pages = (account, approvals, apps, authorize, failures, login, recovery, second_factor)
+    modules = (*pages, security)
     routes = [r for module in modules for r in module.router.routes]
     return [(getattr(r, "path", ""), set(getattr(r, "methods", None) or ())) for r in routes]
 

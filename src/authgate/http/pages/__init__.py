@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from authgate.http.pages import (
     account,
+    approvals,
     apps,
     authorize,
     failures,
@@ -31,6 +32,7 @@ router.include_router(second_factor.router)
 router.include_router(security.router)
 router.include_router(authorize.router)
 router.include_router(apps.router)
+router.include_router(approvals.router)
 
 #: The form targets. Each checks its own CSRF form field (``pages.csrf``), so the
 #: header-based CSRF middleware, which a form cannot satisfy, leaves them alone.
@@ -62,6 +64,10 @@ FORM_PATHS = (
     # The consent form of the authorization server and the app revocation on /account.
     "/oauth2/consent",
     "/account/apps/revoke",
+    # CIBA (issue 17): answering an agent's request, and the passkey step-up for it.
+    "/account/approvals/approve",
+    "/account/approvals/deny",
+    "/account/approvals/passkey-options",
 )
 
 

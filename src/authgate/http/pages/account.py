@@ -1,6 +1,6 @@
-"""``/account``: profile, linked identities, the sessions signed in as this user, the
-agents acting for them (RFC 8693 delegations), and their connected accounts and API keys
-(the credential vault).
+"""``/account``: the requests agents wait on (CIBA, see ``approvals``), profile, linked
+identities, the sessions signed in as this user, the agents acting for them (RFC 8693
+delegations), and their connected accounts and API keys (the credential vault).
 
 Each session can be signed out on its own, or all at once; each delegation revoked;
 each connection disconnected. Not signed in: 303 to ``/login?next=/account``.
@@ -19,6 +19,7 @@ from authgate.errors import CredentialNotFoundError, CsrfError, NotFoundError
 from authgate.http.cookies import clear_auth_cookies
 from authgate.http.credentials import access_cookie_name, device_info, refresh_cookie_name
 from authgate.http.dependencies import get_runtime
+from authgate.http.pages.approval_view import pending_views
 from authgate.http.pages.apps import apps_with_access
 from authgate.http.pages.browser import BrowserSession, browser_session, to_login
 from authgate.http.pages.connections import connected_accounts
@@ -52,6 +53,8 @@ _NOTICES = {
     "passkey_renamed": "The passkey has been renamed.",
     "passkey_removed": "The passkey has been removed.",
     "app_revoked": "The application's access has been revoked.",
+    "approval_approved": "Approved. The agent may now do that one action.",
+    "approval_denied": "Denied. The agent has been told no.",
 }
 # What Vault.disconnect returns (revoked at the provider?) -> the notice to show.
 _DISCONNECTED = {True: "connection_revoked", False: "connection_removed", None: "key_removed"}
@@ -156,6 +159,7 @@ async def account(request: Request, runtime: RuntimeDep) -> Response:
         secure=secure,
         signed_in=user.email,
         user=user,
+        approvals=await pending_views(runtime, user.id),
         identities=await linked_identities(runtime, user.id),
         sessions=_views(rows, principal.session_id),
         delegations=await _delegations(runtime, user.id),

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse
 
 from authgate.http.pages.form_csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
 
-__all__ = ["PAGE_HEADERS", "error_page", "render"]
+__all__ = ["PAGE_HEADERS", "error_page", "format_time", "iso_time", "render"]
 
 # Pages show personal data and carry CSRF tokens: never cache them anywhere. The site-wide
 # "no-referrer" would make a browser send "Origin: null" with every form POST (Fetch
@@ -33,18 +33,18 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["datetime"] = _format_time
-    env.filters["isotime"] = _iso_time
+    env.filters["datetime"] = format_time
+    env.filters["isotime"] = iso_time
     return env
 
 
-def _format_time(timestamp: int | None) -> str:
+def format_time(timestamp: int | None) -> str:
     if timestamp is None:
         return "never"
     return datetime.fromtimestamp(timestamp, UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
-def _iso_time(timestamp: int | None) -> str:
+def iso_time(timestamp: int | None) -> str:
     if timestamp is None:
         return ""
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")

@@ -15,7 +15,8 @@ carry token, secret or password values.
     │   │   ├── WrongTokenTypeError
     │   │   ├── RevokedTokenError
     │   │   ├── DeviceMismatchError
-    │   │   └── DPoPBindingError            (.reason)
+    │   │   ├── DPoPBindingError            (.reason)
+    │   │   └── ApprovalTokenMisuseError
     │   ├── DPoPProofError                  (.reason, .nonce)
     │   │   └── UseDPoPNonceError
     │   ├── RefreshTokenError
@@ -23,12 +24,17 @@ carry token, secret or password values.
     │   │   └── RefreshDeviceMismatchError
     │   └── InvalidCredentialsError
     ├── PermissionDeniedError               403 (.missing)
+    ├── ApprovalError                       403 (.reason)
+    │   ├── ApprovalMissingError
+    │   ├── ApprovalMismatchError
+    │   └── ApprovalUsedError
     ├── DelegationPolicyError               403
     ├── CsrfError                           403
     ├── InvalidRequestError                 400
     │   ├── PasswordPolicyError             422
     │   ├── TokenInUrlError
-    │   └── MultipleCredentialsError
+    │   ├── MultipleCredentialsError
+    │   └── InvalidAuthorizationDetailsError (.member)
     ├── RegistrationError
     │   ├── RegistrationClosedError         403
     │   └── EmailTakenError                 409
@@ -62,8 +68,15 @@ carry token, secret or password values.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 __all__ = [
+    "ApprovalError",
+    "ApprovalMismatchError",
+    "ApprovalMissingError",
+    "ApprovalTokenMisuseError",
+    "ApprovalUsedError",
+    "InvalidAuthorizationDetailsError",
     "AccountDisabledError",
     "AccountError",
     "UnverifiedAccountError",
@@ -211,6 +224,17 @@ class DPoPBindingError(InvalidTokenError):
         super().__init__()
 
 
+class ApprovalTokenMisuseError(InvalidTokenError):
+    """An approval token (one carrying ``authorization_details``) used as an ordinary one.
+
+    It grants exactly the action the user approved, once, and only through
+    ``require_approval`` (issue 17); everywhere else it is refused.
+    """
+
+    reason = "approval_token"
+    message = "An approval token is accepted only for the one action it approves"
+
+
 class DPoPProofError(AuthenticationError):
     """RFC 9449 s4.3: the DPoP proof failed a check; ``reason`` names which, never the proof."""
 
@@ -260,6 +284,48 @@ class PermissionDeniedError(AuthgateError):
         super().__init__(f"This action requires: {', '.join(self.missing)}")
 
 
+class ApprovalError(AuthgateError):
+    """The action needs the user's approval of exactly this call (CIBA + RFC 9396).
+
+    ``reason`` says which check failed, never a token or argument value.
+    """
+
+    error = "insufficient_authorization"
+    message = "This action needs the user's approval of exactly this call"
+    status_code = 403
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class ApprovalMissingError(ApprovalError):
+    """The token carries no approval of this type for this resource."""
+
+    def __init__(self) -> None:
+        super().__init__("no_approval", "This action needs an approval token; ask the user first")
+
+
+class ApprovalMismatchError(ApprovalError):
+    """The approval is for another tool (``wrong_tool``) or other arguments
+    (``arguments_changed``)."""
+
+    _MESSAGES: ClassVar[dict[str, str]] = {
+        "wrong_tool": "The approval is for another action",
+        "arguments_changed": "The call's arguments differ from the ones the user approved",
+    }
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, self._MESSAGES.get(reason))
+
+
+class ApprovalUsedError(ApprovalError):
+    """The approval was already used once (its ``jti`` is redeemed at authgate)."""
+
+    def __init__(self) -> None:
+        super().__init__("already_used", "This approval was already used; ask the user again")
+
+
 class CsrfError(AuthgateError):
     """A cookie-authenticated change without a matching CSRF token or from a foreign origin."""
 
@@ -300,6 +366,16 @@ class MultipleCredentialsError(InvalidRequestError):
 
     message = "Send the access token one way: the Authorization header or the cookie, not both"
     bearer_error = "invalid_request"
+
+
+class InvalidAuthorizationDetailsError(InvalidRequestError):
+    """RFC 9396 s5 ``invalid_authorization_details``; ``member`` names the faulty member."""
+
+    error = "invalid_authorization_details"
+
+    def __init__(self, member: str, message: str | None = None) -> None:
+        self.member = member
+        super().__init__(message or "The authorization details are not acceptable")
 
 
 class RegistrationError(AuthgateError):

@@ -132,8 +132,9 @@ def validate_tool_call(detail: Any) -> dict[str, str]:
         raise InvalidAuthorizationDetailsError(
             wrong[0], f"tool_call entries have exactly {', '.join(sorted(_MEMBERS))}"
         )
-    if not all(isinstance(value, str) for value in detail.values()):
-        raise InvalidAuthorizationDetailsError("type", "Every member must be a string")
+    for name in sorted(detail):
+        if not isinstance(detail[name], str):
+            raise InvalidAuthorizationDetailsError(name, "Every member must be a string")
     _check_resource(detail["resource"])
     if not _TOOL.fullmatch(detail["tool"]):
         raise InvalidAuthorizationDetailsError("tool", "Tool names are 1-128 of A-Za-z0-9_.-")

@@ -268,6 +268,19 @@ class Settings(BaseSettings):
     cimd_max_bytes: Annotated[int, Field(ge=256, le=65536)] = 5120
     cimd_timeout: Annotated[float, Field(gt=0, le=30)] = 3.0
     cimd_cache_ttl: Annotated[int, Field(ge=0, le=86400)] = 300
+    # Human approval of one agent action (docs/ciba.md; OpenID CIBA Core 1.0, RFC 9396):
+    # how long a request waits for the user (an agent's requested_expiry may shorten it),
+    # the poll interval it is told (CIBA s7.3), and the approval token's lifetime.
+    approval_request_ttl: Annotated[int, BeforeValidator(parse_duration), Field(ge=10, le=3600)] = (
+        300
+    )
+    approval_poll_interval: Annotated[int, Field(ge=1, le=60)] = 5
+    approval_token_ttl: Annotated[int, BeforeValidator(parse_duration), Field(ge=1, le=3600)] = 120
+    # A deployment's push to the user's phone: a signed POST (Standard Webhooks) on every
+    # new approval request, without any secret of the agent.
+    approval_webhook_url: str | None = None
+    approval_webhook_secret: SecretStr | None = None
+    approval_notify_timeout: Annotated[float, Field(gt=0, le=30)] = 3.0
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -284,6 +297,8 @@ class Settings(BaseSettings):
         _check_mail(self)
         if self.cimd_allow_loopback and self.is_production:
             raise ValueError("cimd_allow_loopback is for tests only; production refuses it")
+        if self.approval_webhook_url is not None and self.approval_webhook_secret is None:
+            raise ValueError("approval_webhook_url needs approval_webhook_secret to sign with")
         for resource in self.resources:
             # RFC 8707 s2: an absolute URI without a fragment; compared exactly as written.
             if not resource.startswith(("https://", "http://")) or "#" in resource:

@@ -56,6 +56,9 @@ carry token, secret or password values.
     │   └── ReconsentRequiredError          409
     ├── StorageUnavailableError             503 (.store)
     │   └── RevocationNotRecordedError
+    ├── ApprovalError                       (human approval of an agent action, CIBA)
+    │   ├── ApprovalNotFoundError           404
+    │   └── ApprovalConflictError           409 (.reason: decided | expired)
     └── AccountError                        (accounts: links, verification, MFA)
         ├── InvalidLinkError                400
         ├── EmailNotVerifiedError           403
@@ -78,6 +81,9 @@ __all__ = [
     "ApprovalUsedError",
     "InvalidAuthorizationDetailsError",
     "AccountDisabledError",
+    "ApprovalConflictError",
+    "ApprovalError",
+    "ApprovalNotFoundError",
     "AccountError",
     "UnverifiedAccountError",
     "EmailNotVerifiedError",
@@ -612,3 +618,31 @@ class StepUpRequiredError(AccountError):
     def __init__(self, max_age: int | None = None, message: str | None = None) -> None:
         self.max_age = max_age
         super().__init__(message)
+
+
+class ApprovalError(AuthgateError):
+    """A user's decision on an agent's approval request (docs/ciba.md)."""
+
+    error = "Approval error"
+    message = "The approval request cannot be decided"
+
+
+class ApprovalNotFoundError(ApprovalError):
+    """No pending request of this user by that id: unknown, or another user's."""
+
+    error = "Not found"
+    message = "No such approval request"
+    status_code = 404
+
+
+class ApprovalConflictError(ApprovalError):
+    """The request was already approved or denied, or it expired."""
+
+    error = "Conflict"
+    status_code = 409
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            "The request has expired" if reason == "expired" else "The request was already decided"
+        )

@@ -76,6 +76,19 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self.approvals = Counter(
+            "authgate_approvals",
+            "Human approvals of agent actions (CIBA), by outcome: requested, approved, "
+            "denied, expired, token_issued, used.",
+            ["outcome"],
+            registry=r,
+        )
+        self.approval_notices = Counter(
+            "authgate_approval_notices",
+            "Approval pings and webhooks sent, by kind and outcome (sent, failed).",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.latency = Histogram(
             "authgate_http_request_duration_seconds",
             "Request latency by method, route template and status class.",
@@ -104,8 +117,13 @@ class Metrics:
             self.refresh_reuse.inc()
         elif event in ("token.device_mismatch", "access.device_mismatch"):
             self.device_mismatch.inc()
+        elif event.startswith("approval."):
+            self.approvals.labels(event.removeprefix("approval.")).inc()
         elif event.startswith("authserver."):
             self.authserver_events.labels(event.removeprefix("authserver.")).inc()
+
+    def on_approval_notice(self, kind: str, outcome: str) -> None:
+        self.approval_notices.labels(kind, outcome).inc()
 
     def on_rejected_token(self, reason: str) -> None:
         self.verification_failures.labels(reason).inc()

@@ -21,6 +21,10 @@ from authgate.agents.consents import AgentConsents
 from authgate.agents.dpop import DPoPVerifier
 from authgate.agents.registry import ClientRegistry
 from authgate.audit import AuditTrail
+from authgate.authserver.approval_notices import ApprovalNotices, webhook_key
+from authgate.authserver.approval_store import ApprovalStore
+from authgate.authserver.approvals import Approvals
+from authgate.authserver.ciba import Backchannel, Timing
 from authgate.authserver.factory import build_authorization_server
 from authgate.clock import Clock, system_clock
 from authgate.config import Settings
@@ -172,6 +176,7 @@ class Runtime:
             audit=self.audit,
             clock=clock,
         )
+        self._approvals(settings, clock)
         # Revocations made by other processes (the CLI, other instances), from the
         # database, with or without Redis; GET /oauth2/revocations serves the same feed.
         # Its own small pool: the follower's polls and the long polls never take a
@@ -195,6 +200,47 @@ class Runtime:
             clock=clock,
         )
         self.auth.on_revoked = self.revocation_follower.nudge
+
+    def _approvals(self, settings: Settings, clock: Clock) -> None:
+        """Human approval of agent actions (docs/ciba.md): the user's side, ``approvals``,
+        and the agent's (OpenID CIBA), ``backchannel``, over one table."""
+        store = ApprovalStore(self.store.engine)
+        secret = settings.approval_webhook_secret
+        self.approval_notices = ApprovalNotices(
+            webhook_url=settings.approval_webhook_url,
+            webhook_key=webhook_key(secret.get_secret_value()) if secret else None,
+            timeout=settings.approval_notify_timeout,
+            on_outcome=self.metrics.on_approval_notice,
+            clock=clock,
+        )
+        kek = _sealing_kek(settings, b"authgate-ciba-kek|")
+        self.approvals = Approvals(
+            store=store,
+            clients=self.clients,
+            audit=self.audit,
+            notices=self.approval_notices,
+            kek=kek,
+            clock=clock,
+        )
+        self.backchannel = Backchannel(
+            store=store,
+            users=self.store,
+            consents=self.consents,
+            resources=self.authserver.resources,
+            tokens=self.authserver.tokens,
+            audit=self.audit,
+            notices=self.approval_notices,
+            kek=kek,
+            timing=Timing(
+                request_ttl=settings.approval_request_ttl,
+                interval=settings.approval_poll_interval,
+                token_ttl=settings.approval_token_ttl,
+            ),
+            permissions=settings.permissions_for,
+            public_url=settings.public_url,
+            clock=clock,
+        )
+        self.approval_store = store
 
     async def start(self) -> None:
         await self.ratelimits.start()
@@ -298,6 +344,7 @@ class Runtime:
     async def close(self) -> None:
         await self.supervisor.close()
         await self.outbox.drain(within=5.0)
+        await self.approval_notices.drain(within=_notice_grace(self.settings))
         await self.hot.revocation_feed.close()
         await self.single_use.close()
         await self.ratelimits.close()
@@ -317,6 +364,7 @@ class Runtime:
             try:
                 removed = await self.auth.cleanup()
                 await self.accounts.purge_tokens(int(self.clock()))
+                await self.approval_store.purge(int(self.clock()))
             except StorageUnavailableError:
                 logger.warning("cleanup skipped: the database is unavailable")
             else:
@@ -335,10 +383,20 @@ class Runtime:
 
 def _totp_kek(settings: Settings) -> KeyEncryptionKey:
     """TOTP secrets are sealed under the vault KEK, or one derived from the access secret."""
+    return _sealing_kek(settings, b"authgate-totp-kek|")
+
+
+def _sealing_kek(settings: Settings, label: bytes) -> KeyEncryptionKey:
+    """The vault KEK (AUTHGATE_ENCRYPTION_KEY), else one derived from the access secret
+    under ``label`` (TOTP secrets, CIBA notification tokens)."""
     if settings.encryption_key is not None:
         return KeyEncryptionKey.from_setting(settings.encryption_key.get_secret_value())
-    derived = hashlib.sha256(b"authgate-totp-kek|" + settings.access_secret().encode()).digest()
+    derived = hashlib.sha256(label + settings.access_secret().encode()).digest()
     return KeyEncryptionKey(derived)
+
+
+def _notice_grace(settings: Settings) -> float:
+    return settings.approval_notify_timeout + 1.0
 
 
 def _pool(settings: Settings) -> PoolLimits:

@@ -30,7 +30,14 @@ from authgate.storage.database import session_factory
 from authgate.storage.models import OAuthClient
 from authgate.storage.store import guarded_session
 
-__all__ = ["ClientRegistry", "InvalidClientError", "NewClient", "parse_basic_auth"]
+__all__ = [
+    "PING",
+    "Backchannel",
+    "ClientRegistry",
+    "InvalidClientError",
+    "NewClient",
+    "parse_basic_auth",
+]
 
 
 class InvalidClientError(AuthgateError):
@@ -39,6 +46,19 @@ class InvalidClientError(AuthgateError):
     error = "invalid_client"
     message = "Client authentication failed"
     status_code = 401
+
+
+# OpenID CIBA Core 1.0 s4 backchannel_token_delivery_mode values authgate offers.
+POLL, PING = "poll", "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class Backchannel:
+    """An agent's OpenID CIBA s4 registration: ``poll``, or ``ping`` and its endpoint
+    (``backchannel_client_notification_endpoint``), checked by the caller."""
+
+    mode: str
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +103,11 @@ class ClientRegistry:
         scopes: Sequence[str],
         owner_user_id: str | None = None,
         dpop_required: bool = False,
+        backchannel: Backchannel | None = None,
     ) -> NewClient:
         """A client that authenticates with a secret, shown once in the answer."""
         secret = secrets.token_urlsafe(32)
-        client = self._new(name, kind, scopes, owner_user_id, dpop_required)
+        client = self._new(name, kind, scopes, owner_user_id, dpop_required, backchannel)
         client.secret_hash = _hash_secret(secret)
         await self._add(client)
         return NewClient(client, secret)
@@ -100,9 +121,10 @@ class ClientRegistry:
         jwks: dict[str, Any],
         owner_user_id: str | None = None,
         dpop_required: bool = False,
+        backchannel: Backchannel | None = None,
     ) -> OAuthClient:
         """A ``private_key_jwt`` client: its public keys, and no secret at all."""
-        client = self._new(name, kind, scopes, owner_user_id, dpop_required)
+        client = self._new(name, kind, scopes, owner_user_id, dpop_required, backchannel)
         client.jwks = jwks
         await self._add(client)
         return client
@@ -114,6 +136,7 @@ class ClientRegistry:
         scopes: Sequence[str],
         owner_user_id: str | None,
         dpop_required: bool,
+        backchannel: Backchannel | None = None,
     ) -> OAuthClient:
         return OAuthClient(
             client_id=f"{kind[:5]}_{secrets.token_urlsafe(12)}",
@@ -125,6 +148,8 @@ class ClientRegistry:
             dpop_required=dpop_required,
             disabled=False,
             created_at=int(self._clock()),
+            backchannel_token_delivery_mode=backchannel.mode if backchannel else None,
+            backchannel_notification_endpoint=backchannel.endpoint if backchannel else None,
         )
 
     async def _add(self, client: OAuthClient) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from authgate.authserver.authorization_details import KNOWN_TYPES
 from authgate.authserver.errors import OAuthError
 from authgate.authserver.redirects import is_loopback_http
 from authgate.clock import Clock, system_clock
@@ -75,6 +76,8 @@ class Resource:
     scopes: tuple[str, ...]
     descriptions: Mapping[str, str] = field(default_factory=dict)
     restricted: frozenset[str] = frozenset()
+    # RFC 9396 s2 types its approvals may carry (docs/ciba.md), e.g. tool_call.
+    details_types: frozenset[str] = frozenset()
 
     def grantable(self, permissions: Collection[str]) -> frozenset[str]:
         """The scopes a user with ``permissions`` may grant to a client at this resource."""
@@ -94,6 +97,7 @@ class Resource:
             scopes=tuple(row.scopes),
             descriptions={str(k): str(v) for k, v in descriptions.items()},
             restricted=frozenset(str(s) for s in info.get("require_permission") or ()),
+            details_types=frozenset(row.authorization_details_types or ()),
         )
 
 
@@ -116,8 +120,15 @@ class ResourceRegistry:
         scopes: Sequence[str],
         descriptions: Mapping[str, str] | None = None,
         require_permission: Collection[str] = (),
+        authorization_details_types: Collection[str] = (),
     ) -> NewResource:
         check_resource_url(url)
+        unknown = set(authorization_details_types) - set(KNOWN_TYPES)
+        if unknown:
+            raise OAuthError(
+                f"Unknown authorization_details type {sorted(unknown)[0][:40]!r}",
+                error="invalid_authorization_details",
+            )
         unique = sorted({check_scope_token(s) for s in scopes})
         extra = (set(require_permission) | set(descriptions or {})) - set(unique)
         if not unique or extra:
@@ -135,6 +146,7 @@ class ResourceRegistry:
                 "descriptions": dict(descriptions or {}),
                 "require_permission": sorted(require_permission),
             },
+            authorization_details_types=sorted(set(authorization_details_types)) or None,
             disabled=False,
             created_at=int(self._clock()),
         )
@@ -152,6 +164,20 @@ class ResourceRegistry:
         if row is None or row.disabled or row.kind != RESOURCE_SERVER:
             return None
         return Resource.of(row)
+
+    async def details_types(self, url: str) -> frozenset[str] | None:
+        """RFC 9396 s2: the types the resource at ``url`` accepts; None if none is there."""
+        resource = await self.by_url(url)
+        return None if resource is None else resource.details_types
+
+    async def all_details_types(self) -> list[str]:
+        """RFC 9396 s10 ``authorization_details_types_supported``: what some resource takes."""
+        async with guarded_session(self._sessions) as db:
+            query = select(OAuthClient.authorization_details_types).where(
+                OAuthClient.kind == RESOURCE_SERVER, OAuthClient.disabled.is_(False)
+            )
+            rows = (await db.execute(query)).scalars().all()
+        return sorted({kind for kinds in rows if kinds for kind in kinds})
 
     async def all_scopes(self) -> list[str]:
         async with guarded_session(self._sessions) as db:

@@ -4,7 +4,8 @@ The contract every verifier relies on (docs/authorization-server.md): JOSE heade
 ``typ: at+jwt`` and ``kid``, signed by authgate's current signing key; claims ``iss``
 (the RFC 8414 metadata issuer), ``aud`` (the resource URL, exactly, a string), ``sub``,
 ``client_id``, ``scope`` (space separated), ``exp``, ``iat``, ``jti``, ``sessionId`` (the
-grant) and optional ``cnf.jkt`` (RFC 9449 s6.1).
+grant) and optional ``cnf.jkt`` (RFC 9449 s6.1). An approval token (docs/ciba.md) also
+carries the approved ``authorization_details`` (RFC 9396 s9.1), exactly as approved.
 
 These tokens never carry authgate's own ``tokenType``/``permissions`` claims nor its
 audience, so authgate's ``/api`` refuses them (RFC 8725 s3.9, s3.11), and ``verify``
@@ -43,6 +44,8 @@ class ResourceClaims:
     iat: int
     exp: int
     jkt: str | None
+    # RFC 9396 s9.1: present only on approval tokens (the CIBA grant).
+    authorization_details: list[dict[str, Any]] | None = None
 
 
 class ResourceTokens:
@@ -73,6 +76,7 @@ class ResourceTokens:
         session_id: str,
         jkt: str | None,
         not_after: int,
+        authorization_details: list[dict[str, Any]] | None = None,
     ) -> IssuedToken:
         now = int(self._clock())
         exp = min(now + self._ttl, not_after)
@@ -90,6 +94,8 @@ class ResourceTokens:
         }
         if jkt is not None:
             claims["cnf"] = {"jkt": jkt}
+        if authorization_details is not None:
+            claims["authorization_details"] = authorization_details
         signer = self._keys.ring.signer
         token = jwt.encode(token_header(signer, ACCESS_TYP), claims, signer.key, [signer.alg])
         return IssuedToken(token=token, jti=jti, issued_at=now, expires_at=exp)
@@ -114,6 +120,7 @@ class ResourceTokens:
             iat=int(claims["iat"]),
             exp=int(claims["exp"]),
             jkt=jkt_claim(claims),
+            authorization_details=_details(claims),
         )
 
     def _decode(self, token: str) -> dict[str, Any]:
@@ -141,3 +148,12 @@ def _scope(claims: dict[str, Any]) -> str:
     if not isinstance(scope, str):
         raise InvalidClaimError("scope")
     return scope
+
+
+def _details(claims: dict[str, Any]) -> list[dict[str, Any]] | None:
+    details = claims.get("authorization_details")
+    if details is None:
+        return None
+    if not isinstance(details, list) or not all(isinstance(d, dict) for d in details):
+        raise InvalidClaimError("authorization_details")
+    return details

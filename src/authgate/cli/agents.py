@@ -10,6 +10,9 @@ import typer
 
 from authgate.accounts.users import normalise_email
 from authgate.agents.okp import weak_okp_key
+from authgate.agents.registry import PING, Backchannel
+from authgate.authserver.ciba import check_notification_endpoint
+from authgate.authserver.errors import OAuthError
 from authgate.cli.common import fail, run_with_runtime
 from authgate.runtime import Runtime
 from authgate.scopes import is_vault_scope
@@ -60,12 +63,19 @@ def agents_create(
         Path | None, typer.Option(help="Public JWKS for private_key_jwt authentication.")
     ] = None,
     dpop: Annotated[bool, typer.Option("--dpop", help="Require DPoP-bound tokens.")] = False,
+    ciba_mode: Annotated[
+        str | None, typer.Option(help="Approvals (CIBA): poll (the default) or ping.")
+    ] = None,
+    notification_endpoint: Annotated[
+        str | None, typer.Option(help="ping mode: the agent's https notification endpoint.")
+    ] = None,
 ) -> None:
     """Create an agent; its client secret is printed once and only a hash is stored.
 
     With ``--jwks-file`` the agent authenticates with private_key_jwt only: no secret.
     """
     jwks = _public_jwks(jwks_file)
+    backchannel = _backchannel(ciba_mode, notification_endpoint)
 
     async def action(runtime: Runtime) -> tuple[OAuthClient, str | None]:
         user = await runtime.store.user_by_email(normalise_email(owner))
@@ -78,6 +88,7 @@ def agents_create(
             "scopes": _scopes(scopes),
             "owner_user_id": user.id,
             "dpop_required": dpop,
+            "backchannel": backchannel,
         }
         client, secret = await _create(runtime, fields, jwks)
         await runtime.audit.record("agent.created", user_id=user.id, agent=client.client_id)
@@ -90,6 +101,22 @@ def agents_create(
         return
     typer.echo(f"client_secret={secret}")
     typer.secho("Store the secret now: it is not shown again.", err=True)
+
+
+def _backchannel(mode: str | None, endpoint: str | None) -> Backchannel | None:
+    """OpenID CIBA Core 1.0 s4: ping needs the endpoint it is called at; poll has none."""
+    if mode is None and endpoint is None:
+        return None
+    if mode not in ("poll", "ping"):
+        raise fail("--ciba-mode is poll or ping")
+    if (mode == "ping") != (endpoint is not None):
+        raise fail("--notification-endpoint goes with --ciba-mode ping, and only with it")
+    if endpoint is not None:
+        try:
+            check_notification_endpoint(endpoint)
+        except OAuthError as exc:
+            raise fail(exc.message) from exc
+    return Backchannel(mode, endpoint)
 
 
 async def _create(
@@ -111,6 +138,8 @@ def agents_list() -> None:
     for agent in run_with_runtime(action):
         state = "disabled" if agent.disabled else "active"
         flags = " dpop" if agent.dpop_required else ""
+        if agent.backchannel_token_delivery_mode == PING:
+            flags += " ciba-ping"
         typer.echo(f"{agent.client_id}  {agent.name}  {','.join(agent.scopes)}  {state}{flags}")
 
 

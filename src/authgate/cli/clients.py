@@ -57,11 +57,17 @@ def clients_create(
     ] = [],  # noqa: B006
     redirect_uri: Annotated[list[str], typer.Option(help="app: a redirect URI.")] = [],  # noqa: B006
     public: Annotated[bool, typer.Option(help="app: a public client (no secret).")] = False,
+    authorization_details_type: Annotated[
+        list[str],
+        typer.Option(help="resource_server: an RFC 9396 type it accepts, e.g. tool_call."),
+    ] = [],  # noqa: B006
 ) -> None:
     """Register a client; a secret is printed once and only a hash is stored."""
     if kind not in _KINDS:
         raise fail("kind must be resource_server, app or agent")
     scopes = _words(scope)
+    if authorization_details_type and (kind != "resource_server" or resource is None):
+        raise fail("--authorization-details-type is for a resource_server with --resource")
     if kind == "app":
         _print_app(run_with_runtime(_create_app(name, redirect_uri, public)))
         return
@@ -76,6 +82,7 @@ def clients_create(
                 scopes=scopes,
                 descriptions=descriptions,
                 require_permission=restricted,
+                authorization_details_types=_words(authorization_details_type),
             )
 
         made = run_with_runtime(make)

@@ -17,6 +17,7 @@ from authgate.http.routes import (
     admin_users,
     agent,
     auth,
+    backchannel,
     connections,
     delegations,
     federation,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     routes.include_router(oauth2.router)
     routes.include_router(revocations.router)
     routes.include_router(token.router)
+    routes.include_router(backchannel.router)
     routes.include_router(registration.router)
     routes.include_router(delegations.router)
     routes.include_router(connections.router)

@@ -32,6 +32,7 @@ __all__ = [
     "AuditEntry",
     "AuditEvent",
     "AuthorizationCode",
+    "BackchannelRequest",
     "Base",
     "Consent",
     "Identity",
@@ -218,6 +219,12 @@ class OAuthClient(Base):
     registered_via: Mapped[str | None] = mapped_column(String(16))
     metadata_url: Mapped[str | None] = mapped_column(String(512))
     last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Human approval (docs/ciba.md). An agent's OpenID CIBA s4 registration: ``poll``
+    # (also when unset) or ``ping`` with its notification endpoint. A resource server's
+    # RFC 9396 s2 authorization_details types it accepts (``tool_call``).
+    backchannel_token_delivery_mode: Mapped[str | None] = mapped_column(String(8))
+    backchannel_notification_endpoint: Mapped[str | None] = mapped_column(String(512))
+    authorization_details_types: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class AuthorizationCode(Base):
@@ -409,3 +416,39 @@ class RevocationEvent(Base):
     subject: Mapped[str] = mapped_column(String(255))
     revoked_at: Mapped[int] = mapped_column(BigInteger)
     until: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class BackchannelRequest(Base):
+    """An agent's request for one user's approval of one action (OpenID CIBA Core 1.0 s7).
+
+    The ``auth_req_id`` is the agent's secret: only its SHA-256 is kept (``req_hash``);
+    ``id`` is the public handle the user's pages use. In ping mode the agent's
+    ``client_notification_token`` and the ``auth_req_id`` it must be sent back (s10.2)
+    are kept only sealed (AES-256-GCM under the KEK ``kek_id``, the row id as associated
+    data). ``status``: pending, approved, denied, issued (token delivered) or expired.
+    The token issued on approval has ``token_jti``; ``used_at`` makes it single use at
+    the resource (``/oauth2/approvals/redeem``).
+    """
+
+    __tablename__ = "backchannel_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    req_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    binding_message: Mapped[str | None] = mapped_column(String(200))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    resource: Mapped[str] = mapped_column(String(512))
+    authorization_details: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    mode: Mapped[str] = mapped_column(String(8))  # poll | ping
+    ping_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kek_id: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    interval: Mapped[int] = mapped_column(Integer)
+    last_poll_at: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    decided_at: Mapped[int | None] = mapped_column(BigInteger)
+    token_jti: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -72,6 +72,9 @@ def _resource_info(runtime: Runtime, token: str, caller: OAuthClient) -> dict[st
     }
     if claims.jkt is not None:
         body |= {"token_type": "DPoP", "cnf": {"jkt": claims.jkt}}
+    if claims.authorization_details is not None:
+        # RFC 9396 s9.2: an approval token's details; spending it is /approvals/redeem.
+        body["authorization_details"] = claims.authorization_details
     return body
 
 

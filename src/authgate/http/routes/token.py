@@ -12,6 +12,8 @@
   it was issued to.
 - ``authorization_code`` and its refreshes, for third-party clients of the
   authorization server (``authserver_token``).
+- ``urn:openid:params:grant-type:ciba`` (OpenID CIBA Core 1.0 s10.1): an agent fetches
+  the approval token of a request its user approved (``authgate.authserver.ciba``).
 
 Answers use the RFC names and carry ``Cache-Control: no-store`` (RFC 6749 s5.1).
 """
@@ -23,6 +25,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from authgate.authserver.ciba import CIBA_GRANT
 from authgate.errors import (
     AuthgateError,
     InvalidTokenError,
@@ -74,6 +77,8 @@ async def token(request: Request, runtime: RuntimeDep) -> JSONResponse:
             body = await _token_exchange(runtime, request, form, client)
         elif grant == "refresh_token":
             body = await _refresh(runtime, request, form, client)
+        elif grant == CIBA_GRANT:
+            body = await _ciba(runtime, request, form, client)
         elif grant == "authorization_code":
             raise OAuthRequestError(
                 "This client may not use this grant", error="unauthorized_client"
@@ -140,6 +145,19 @@ async def _client_credentials(
     )
     await runtime.audit.record("agent.token", user_id=f"agent:{agent_id}", scopes=scopes)
     return _token_body(issued, scopes, jkt)
+
+
+async def _ciba(
+    runtime: Runtime, request: Request, form: dict[str, str], client: OAuthClient
+) -> dict[str, Any]:
+    """CIBA s10.1.1 answer plus RFC 9396 s7 ``authorization_details``; no refresh token."""
+    _require_agent(client)
+    jkt = await _dpop_jkt(runtime, request, client)
+    approved = await runtime.backchannel.exchange(client, form.get("auth_req_id"), jkt)
+    return {
+        **_token_body(approved.token, approved.scopes, jkt),
+        "authorization_details": approved.authorization_details,
+    }
 
 
 def _resource(runtime: Runtime, form: dict[str, str]) -> str | None:

@@ -36,6 +36,7 @@ GRANT_TYPES = [
     "refresh_token",
     "client_credentials",
     "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:openid:params:grant-type:ciba",
 ]
 TOKEN_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
 
@@ -71,6 +72,15 @@ async def _metadata(runtime: Runtime) -> dict[str, Any]:
             "client_secret_post",
         ],
         "token_endpoint_auth_signing_alg_values_supported": list(SUPPORTED_ALGORITHMS[1:]),
+    }
+    metadata |= {
+        # OpenID CIBA Core 1.0 s4 (no push mode, no user_code) and RFC 9396 s10.
+        "backchannel_authentication_endpoint": f"{base}/oauth2/bc-authorize",
+        "backchannel_token_delivery_modes_supported": ["poll", "ping"],
+        "backchannel_user_code_parameter_supported": False,
+        "authorization_details_types_supported": (
+            await runtime.authserver.resources.all_details_types()
+        ),
     }
     if settings.client_registration != "off":
         metadata["registration_endpoint"] = f"{base}/oauth2/register"

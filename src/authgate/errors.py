@@ -24,10 +24,6 @@ carry token, secret or password values.
     │   │   └── RefreshDeviceMismatchError
     │   └── InvalidCredentialsError
     ├── PermissionDeniedError               403 (.missing)
-    ├── ApprovalError                       403 (.reason)
-    │   ├── ApprovalMissingError
-    │   ├── ApprovalMismatchError
-    │   └── ApprovalUsedError
     ├── DelegationPolicyError               403
     ├── CsrfError                           403
     ├── InvalidRequestError                 400
@@ -58,7 +54,11 @@ carry token, secret or password values.
     │   └── RevocationNotRecordedError
     ├── ApprovalError                       (human approval of an agent action, CIBA)
     │   ├── ApprovalNotFoundError           404
-    │   └── ApprovalConflictError           409 (.reason: decided | expired)
+    │   ├── ApprovalConflictError           409 (.reason: decided | expired)
+    │   └── ApprovalRequiredError           403 (.reason), at the resource
+    │       ├── ApprovalMissingError
+    │       ├── ApprovalMismatchError
+    │       └── ApprovalUsedError
     └── AccountError                        (accounts: links, verification, MFA)
         ├── InvalidLinkError                400
         ├── EmailNotVerifiedError           403
@@ -74,9 +74,9 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 __all__ = [
-    "ApprovalError",
     "ApprovalMismatchError",
     "ApprovalMissingError",
+    "ApprovalRequiredError",
     "ApprovalTokenMisuseError",
     "ApprovalUsedError",
     "InvalidAuthorizationDetailsError",
@@ -288,48 +288,6 @@ class PermissionDeniedError(AuthgateError):
     def __init__(self, missing: Iterable[str]) -> None:
         self.missing = tuple(sorted(missing))
         super().__init__(f"This action requires: {', '.join(self.missing)}")
-
-
-class ApprovalError(AuthgateError):
-    """The action needs the user's approval of exactly this call (CIBA + RFC 9396).
-
-    ``reason`` says which check failed, never a token or argument value.
-    """
-
-    error = "insufficient_authorization"
-    message = "This action needs the user's approval of exactly this call"
-    status_code = 403
-
-    def __init__(self, reason: str, message: str | None = None) -> None:
-        self.reason = reason
-        super().__init__(message)
-
-
-class ApprovalMissingError(ApprovalError):
-    """The token carries no approval of this type for this resource."""
-
-    def __init__(self) -> None:
-        super().__init__("no_approval", "This action needs an approval token; ask the user first")
-
-
-class ApprovalMismatchError(ApprovalError):
-    """The approval is for another tool (``wrong_tool``) or other arguments
-    (``arguments_changed``)."""
-
-    _MESSAGES: ClassVar[dict[str, str]] = {
-        "wrong_tool": "The approval is for another action",
-        "arguments_changed": "The call's arguments differ from the ones the user approved",
-    }
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, self._MESSAGES.get(reason))
-
-
-class ApprovalUsedError(ApprovalError):
-    """The approval was already used once (its ``jti`` is redeemed at authgate)."""
-
-    def __init__(self) -> None:
-        super().__init__("already_used", "This approval was already used; ask the user again")
 
 
 class CsrfError(AuthgateError):
@@ -646,3 +604,45 @@ class ApprovalConflictError(ApprovalError):
         super().__init__(
             "The request has expired" if reason == "expired" else "The request was already decided"
         )
+
+
+class ApprovalRequiredError(ApprovalError):
+    """The action needs the user's approval of exactly this call (CIBA + RFC 9396).
+
+    ``reason`` says which check failed, never a token or argument value.
+    """
+
+    error = "insufficient_authorization"
+    message = "This action needs the user's approval of exactly this call"
+    status_code = 403
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class ApprovalMissingError(ApprovalRequiredError):
+    """The token carries no approval of this type for this resource."""
+
+    def __init__(self) -> None:
+        super().__init__("no_approval", "This action needs an approval token; ask the user first")
+
+
+class ApprovalMismatchError(ApprovalRequiredError):
+    """The approval is for another tool (``wrong_tool``) or other arguments
+    (``arguments_changed``)."""
+
+    _MESSAGES: ClassVar[dict[str, str]] = {
+        "wrong_tool": "The approval is for another action",
+        "arguments_changed": "The call's arguments differ from the ones the user approved",
+    }
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, self._MESSAGES.get(reason))
+
+
+class ApprovalUsedError(ApprovalRequiredError):
+    """The approval was already used once (its ``jti`` is redeemed at authgate)."""
+
+    def __init__(self) -> None:
+        super().__init__("already_used", "This approval was already used; ask the user again")

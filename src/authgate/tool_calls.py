@@ -44,8 +44,9 @@ TOOL_CALL = "tool_call"
 MAX_SUMMARY = 200
 MAX_RESOURCE = 2048
 _MEMBERS = frozenset({"type", "resource", "tool", "arguments_sha256", "summary"})
-# MCP tool names: 1 to 128 of A-Z a-z 0-9 _ - . (the MCP specification's tool naming).
-_TOOL = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+# MCP tool names (1 to 128 of A-Z a-z 0-9 _ - .), plus : and / for namespaced tools, as
+# /oauth2/bc-authorize accepts them (authserver/authorization_details.py).
+_TOOL = re.compile(r"[A-Za-z0-9_.:/\-]{1,128}")
 _SHA256 = re.compile(r"[A-Za-z0-9_\-]{43}")
 _ZWJ = "\u200d"  # kept: emoji sequences; other format characters can disguise the text
 
@@ -137,7 +138,7 @@ def validate_tool_call(detail: Any) -> dict[str, str]:
             raise InvalidAuthorizationDetailsError(name, "Every member must be a string")
     _check_resource(detail["resource"])
     if not _TOOL.fullmatch(detail["tool"]):
-        raise InvalidAuthorizationDetailsError("tool", "Tool names are 1-128 of A-Za-z0-9_.-")
+        raise InvalidAuthorizationDetailsError("tool", "Tool names are 1-128 of A-Za-z0-9_.:/-")
     _check_sha256(detail["arguments_sha256"])
     _check_summary(detail["summary"])
     return dict(detail)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from authgate.errors import (
-    ApprovalError,
+    ApprovalRequiredError,
     AuthgateError,
     StorageUnavailableError,
     TokenMissingError,
@@ -26,7 +26,7 @@ def answer(exc: AuthgateError, metadata_url: str) -> tuple[int, dict[str, str], 
     if isinstance(exc, InsufficientScopeError):
         scope = " ".join(exc.required)
         challenge = f'Bearer error="insufficient_scope", scope="{scope}", {metadata}'
-    elif isinstance(exc, ApprovalError):
+    elif isinstance(exc, ApprovalRequiredError):
         # Not an RFC 6750 code: a valid token that does not approve this call (issue 17).
         body["reason"] = exc.reason
         challenge = (

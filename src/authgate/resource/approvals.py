@@ -70,7 +70,7 @@ def _entries(claims: Mapping[str, Any], type_: str, resource: str) -> list[dict[
 def match_tool_call(
     claims: Mapping[str, Any], *, resource: str, tool: str, arguments: Mapping[str, Any]
 ) -> dict[str, str]:
-    """The approved entry describing this call; ``ApprovalError`` saying why not."""
+    """The approved entry describing this call; ``ApprovalRequiredError`` saying why not."""
     entries = _entries(claims, TOOL_CALL, resource)
     if not entries:
         raise ApprovalMissingError()

@@ -277,7 +277,7 @@ class ResourceServer:
         The token is verified as ``verify`` does (signature, ``aud``, times,
         revocations, DPoP proof when bound, scopes); then an entry of ``type`` for this
         resource and ``tool`` must carry the SHA-256 of ``arguments`` (RFC 8785); last,
-        authgate marks the token used. Raises an ``ApprovalError`` naming the reason.
+        authgate marks the token used. Raises an ``ApprovalRequiredError`` naming the reason.
         """
         if type not in SUPPORTED_TYPES:
             raise ValueError(f"unsupported authorization details type: {type}")

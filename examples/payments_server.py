@@ -149,8 +149,10 @@ def build_app() -> Any:
 
 
 def main() -> None:
+    # Several instances behind one public URL each listen on their own PAYMENTS_PORT.
     url = urlsplit(os.environ.get("PAYMENTS_URL", "http://127.0.0.1:9200"))
-    uvicorn.run(build_app(), host=url.hostname or "127.0.0.1", port=url.port or 9200)
+    port = int(os.environ.get("PAYMENTS_PORT") or url.port or 9200)
+    uvicorn.run(build_app(), host=url.hostname or "127.0.0.1", port=port)
 
 
 if __name__ == "__main__":

@@ -478,3 +478,15 @@ async def test_mcp_gate_refuses_ambiguous_messages(
     response = await client.post("/api", content=raw, headers=headers)
     assert response.status_code == 400
     assert inner.ran == []
+
+
+async def test_an_approval_without_the_route_scope_is_refused_and_not_spent(
+    rs: ResourceServer, standin: StandIn, approval_token: str
+) -> None:
+    from authgate.resource import InsufficientScopeError
+
+    with pytest.raises(InsufficientScopeError):
+        await rs.verify_approval(
+            approval_token, tool="send_payment", arguments=ARGS, scopes=["payments:admin"]
+        )
+    assert standin.redemptions == 0

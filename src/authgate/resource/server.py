@@ -288,8 +288,8 @@ class ResourceServer:
         claims = await self._valid_claims(token)
         access = access_of(token, claims)
         await self._check_sender(access, scheme, dpop_proofs, method, url)
-        check_scopes(access, scopes)
         detail = match_tool_call(claims, resource=self.resource, tool=tool, arguments=arguments)
+        check_scopes(access, scopes)
         await self.redeemer.redeem(token)
         return Approval(access=access, detail=detail, arguments=arguments)
 

@@ -24,6 +24,7 @@ async def test_metadata_lists_what_the_server_does(
         "refresh_token",
         "client_credentials",
         "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:openid:params:grant-type:ciba",  # docs/ciba.md
     }
     assert {"none", "private_key_jwt"} <= set(body["token_endpoint_auth_methods_supported"])
     assert body["code_challenge_methods_supported"] == ["S256"]
@@ -38,7 +39,8 @@ async def test_every_advertised_endpoint_answers(
     client: httpx.AsyncClient, resource: ResourceServer
 ) -> None:
     body = (await client.get("/.well-known/oauth-authorization-server")).json()
-    for name in ("authorization_endpoint", "token_endpoint", "registration_endpoint"):
+    names = ("authorization_endpoint", "token_endpoint", "registration_endpoint")
+    for name in (*names, "backchannel_authentication_endpoint"):
         path = body[name].removeprefix("http://127.0.0.1:8000")
         method = client.get if name == "authorization_endpoint" else client.post
         assert (await method(path)).status_code != 404, name

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from authgate.errors import ApprovalConflictError, ApprovalNotFoundError
@@ -66,6 +66,16 @@ class ApprovalStore:
         )
         async with self._db() as db:
             return [(row, name) for row, name in (await db.execute(query)).all()]
+
+    async def pending_count(self, user_id: str, client_id: str, now: int) -> int:
+        query = select(func.count()).where(
+            BackchannelRequest.user_id == user_id,
+            BackchannelRequest.client_id == client_id,
+            BackchannelRequest.status == PENDING,
+            BackchannelRequest.expires_at > now,
+        )
+        async with self._db() as db:
+            return int((await db.execute(query)).scalar_one())
 
     async def decide(
         self, request_id: str, *, user_id: str, status: str, now: int

@@ -55,6 +55,7 @@ from authgate.tokens.issuer import IssuedToken
 
 __all__ = [
     "CIBA_GRANT",
+    "MAX_PENDING",
     "ApprovalToken",
     "Backchannel",
     "BackchannelAnswer",
@@ -65,6 +66,9 @@ __all__ = [
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 SLOW_DOWN_STEP = 5  # CIBA s11 (RFC 8628 s3.5): the interval grows by 5 s
 MAX_BINDING_MESSAGE = 120
+# Undecided requests one agent may have waiting for one user: an agent cannot flood
+# the user's approval list (or their phone, through the webhook).
+MAX_PENDING = 10
 # RFC 6750 s2.1 b64token: the notification token goes into an Authorization header.
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]{1,1024}=*$")
 _NO_USER = "No user who delegated to this agent matches login_hint"
@@ -203,6 +207,11 @@ class Backchannel:
             raise _bad("authorization_details is required (RFC 9396 s2)")
         action = await parse_authorization_details(raw, self._resources.details_types)
         user = await self._delegating_user(email, client.client_id)
+        waiting = await self._store.pending_count(user.id, client.client_id, int(self._clock()))
+        if waiting >= MAX_PENDING:
+            raise _bad(
+                f"{MAX_PENDING} requests already wait for this user's decision", "access_denied"
+            )
         resource = await self._resources.by_url(action.resource)
         if resource is None:  # disabled in between
             raise _bad("The resource is not registered", "invalid_authorization_details")

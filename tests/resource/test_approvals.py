@@ -1,5 +1,6 @@
 """``ResourceServer.verify_approval``, ``web.require_approval`` and the ``mcp`` faces,
-against an in-process stand-in of authgate (keys, metadata, the redeem endpoint).
+against authgate itself in process (its keys, metadata, CIBA flow and redeem endpoint;
+``tests/resource/approval_issuer.py``).
 
 Each attack of issue 17 item 3 has its own test: the approval token used as an ordinary
 token (every face), another tool, changed arguments, a second use (also through a
@@ -9,7 +10,7 @@ DPoP-bound approval without its proof, and authgate unreachable (fail closed).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -26,18 +27,24 @@ from authgate.errors import (
     ApprovalTokenMisuseError,
     ApprovalUsedError,
     DPoPBindingError,
+    DPoPProofError,
     InvalidTokenError,
     StorageUnavailableError,
 )
+from authgate.keys.encryption import generate_kek
 from authgate.resource import Access, ResourceServer
 from authgate.resource.approvals import Approval
 from authgate.resource.mcp import ApprovalGate, AuthgateTokenVerifier, approved_call
 from authgate.resource.web import ResourceMiddleware, install, require_approval, require_scope
 from authgate.sdk.agent import DPoPKey
 from authgate.tool_calls import tool_call
-from tests.resource.approval_standin import CLIENT, ISSUER, RESOURCE, StandIn
+from tests.authserver.conftest import make_resource
+from tests.ciba.conftest import make_agent
+from tests.conftest import register
+from tests.resource.approval_issuer import ISSUER, RESOURCE, Issuer
 
 ARGS = {"amount": 40, "currency": "EUR", "to": "ACME"}
+OTHER = "https://other.example.com/mcp"
 
 
 def payment(arguments: dict[str, Any] = ARGS, **overrides: str) -> dict[str, str]:
@@ -48,46 +55,64 @@ def payment(arguments: dict[str, Any] = ARGS, **overrides: str) -> dict[str, str
 
 
 @pytest.fixture
-def standin() -> StandIn:
-    return StandIn()
+def settings(settings_factory: Callable[..., Any]) -> Any:
+    # Asymmetric keys: a resource server verifies with the JWKS (docs/resource.md).
+    return settings_factory(signing_alg="EdDSA", encryption_key=generate_kek(), public_url=ISSUER)
 
 
-async def started(standin: StandIn) -> ResourceServer:
+@pytest.fixture
+async def issuer(app: FastAPI, client: httpx.AsyncClient) -> Issuer:
+    user = await register(client)
+    made = await make_resource(
+        app,
+        url=RESOURCE,
+        name="Payments",
+        scopes=["pay", "read"],
+        descriptions={},
+        authorization_details_types=["tool_call"],
+    )
+    issuer = Issuer(app, client, await make_agent(app), user["id"])
+    issuer.resource_client = (made.client_id, made.secret)
+    return issuer
+
+
+async def started(issuer: Issuer) -> ResourceServer:
     rs = ResourceServer(
         issuer=ISSUER,
         resource=RESOURCE,
-        client_id=CLIENT[0],
-        client_secret=CLIENT[1],
+        client_id=issuer.resource_client[0],
+        client_secret=issuer.resource_client[1],
         follow_revocations=False,
-        http=standin.client(),
+        http=issuer.http(),
     )
     await rs.start()
     return rs
 
 
 @pytest.fixture
-async def rs(standin: StandIn) -> AsyncIterator[ResourceServer]:
-    server = await started(standin)
+async def rs(issuer: Issuer) -> AsyncIterator[ResourceServer]:
+    server = await started(issuer)
     yield server
     await server._http.aclose()
 
 
 @pytest.fixture
-def approval_token(standin: StandIn) -> str:
-    return standin.mint(authorization_details=[payment()])
+async def approval_token(issuer: Issuer) -> str:
+    return await issuer.approved([payment()])
 
 
 # verify_approval
 
 
 async def test_the_approved_call_passes_once_and_is_redeemed(
-    rs: ResourceServer, standin: StandIn, approval_token: str
+    rs: ResourceServer, issuer: Issuer, approval_token: str
 ) -> None:
     approval = await rs.verify_approval(approval_token, tool="send_payment", arguments=ARGS)
     assert approval.detail["summary"] == "Pay 40 EUR to ACME"
-    assert approval.access.subject == "user-1"
+    assert approval.access.subject == issuer.user_id
+    assert approval.access.client_id == issuer.agent.client_id
     assert approval.arguments == ARGS
-    assert standin.redemptions == 1
+    assert issuer.redemptions == 1
 
 
 async def test_member_order_and_number_spelling_do_not_matter(
@@ -105,11 +130,11 @@ async def test_second_use_is_refused(rs: ResourceServer, approval_token: str) ->
 
 
 async def test_second_use_is_refused_by_another_instance(
-    rs: ResourceServer, standin: StandIn, approval_token: str
+    rs: ResourceServer, issuer: Issuer, approval_token: str
 ) -> None:
     """Single use is kept by authgate, not by the process: a second instance refuses too."""
     await rs.verify_approval(approval_token, tool="send_payment", arguments=ARGS)
-    other = await started(standin)
+    other = await started(issuer)
     with pytest.raises(ApprovalUsedError):
         await other.verify_approval(approval_token, tool="send_payment", arguments=ARGS)
 
@@ -125,12 +150,12 @@ async def test_second_use_is_refused_by_another_instance(
     ],
 )
 async def test_changed_arguments_are_refused_and_not_redeemed(
-    rs: ResourceServer, standin: StandIn, approval_token: str, arguments: dict[str, Any]
+    rs: ResourceServer, issuer: Issuer, approval_token: str, arguments: dict[str, Any]
 ) -> None:
     with pytest.raises(ApprovalMismatchError) as caught:
         await rs.verify_approval(approval_token, tool="send_payment", arguments=arguments)
     assert caught.value.reason == "arguments_changed"
-    assert standin.redemptions == 0  # the approval is not burned by a refused call
+    assert issuer.redemptions == 0  # the approval is not burned by a refused call
     await rs.verify_approval(approval_token, tool="send_payment", arguments=ARGS)
 
 
@@ -140,16 +165,18 @@ async def test_another_tool_is_refused(rs: ResourceServer, approval_token: str) 
     assert caught.value.reason == "wrong_tool"
 
 
-async def test_a_token_without_approval_is_refused(rs: ResourceServer, standin: StandIn) -> None:
+async def test_a_token_without_approval_is_refused(rs: ResourceServer, issuer: Issuer) -> None:
     with pytest.raises(ApprovalMissingError):
-        await rs.verify_approval(standin.mint(), tool="send_payment", arguments=ARGS)
-    assert standin.redemptions == 0
+        await rs.verify_approval(issuer.mint(), tool="send_payment", arguments=ARGS)
+    assert issuer.redemptions == 0
 
 
 @pytest.mark.parametrize(
     "details",
     [
-        pytest.param([payment(resource="http://other.test/api")], id="entry-for-other-resource"),
+        pytest.param(
+            [payment(resource="https://other.example.com/mcp")], id="entry-for-other-resource"
+        ),
         pytest.param([{**payment(), "type": "payment_initiation"}], id="other-type"),
         pytest.param([{**payment(), "extra": "x"}], id="malformed-entry"),
         pytest.param([], id="empty-list"),
@@ -157,40 +184,41 @@ async def test_a_token_without_approval_is_refused(rs: ResourceServer, standin: 
     ],
 )
 async def test_approvals_not_for_this_resource_and_type_count_as_none(
-    rs: ResourceServer, standin: StandIn, details: Any
+    rs: ResourceServer, issuer: Issuer, details: Any
 ) -> None:
-    token = standin.mint(authorization_details=details)
+    token = issuer.mint(authorization_details=details)
     with pytest.raises(ApprovalMissingError):
         await rs.verify_approval(token, tool="send_payment", arguments=ARGS)
 
 
-async def test_one_entry_of_several_matches(rs: ResourceServer, standin: StandIn) -> None:
+async def test_one_entry_of_several_matches(rs: ResourceServer, issuer: Issuer) -> None:
     other = payment({"amount": 1, "currency": "EUR", "to": "B"})
-    token = standin.mint(authorization_details=[other, payment()])
+    token = await issuer.approved([other, payment()])
     approval = await rs.verify_approval(token, tool="send_payment", arguments=ARGS)
     assert approval.detail == payment()
 
 
-async def test_a_token_for_another_resource_is_refused(
-    rs: ResourceServer, standin: StandIn
-) -> None:
-    token = standin.mint(aud="http://other.test/api", authorization_details=[payment()])
+async def test_a_token_for_another_resource_is_refused(rs: ResourceServer, issuer: Issuer) -> None:
+    token = issuer.mint(
+        resource="https://other.example.com/mcp", authorization_details=[payment()]
+    )
     with pytest.raises(InvalidTokenError):
         await rs.verify_approval(token, tool="send_payment", arguments=ARGS)
 
 
-async def test_dpop_bound_approval_needs_its_proof(rs: ResourceServer, standin: StandIn) -> None:
-    """RFC 9449 s7.1: a bound approval token sent as Bearer, or without a proof, is refused."""
+async def test_dpop_bound_approval_needs_its_proof(rs: ResourceServer, issuer: Issuer) -> None:
+    """RFC 9449 s7.1: a bound approval token sent as Bearer, or without a proof, is refused
+    and not spent; with the agent's proof for this request it passes."""
     key = DPoPKey()
-    token = standin.mint(cnf={"jkt": key.thumbprint}, authorization_details=[payment()])
+    token = await issuer.approved([payment()], dpop=key)
     url = f"{RESOURCE}/payments"
     with pytest.raises(DPoPBindingError):
         await rs.verify_approval(token, tool="send_payment", arguments=ARGS, url=url)
-    with pytest.raises(Exception, match="proof"):
+    with pytest.raises(DPoPProofError):
         await rs.verify_approval(
             token, tool="send_payment", arguments=ARGS, scheme="dpop", method="POST", url=url
         )
-    assert standin.redemptions == 0
+    assert issuer.redemptions == 0
     proof = key.proof("POST", url, token)
     await rs.verify_approval(
         token,
@@ -201,13 +229,14 @@ async def test_dpop_bound_approval_needs_its_proof(rs: ResourceServer, standin: 
         method="POST",
         url=url,
     )
+    assert issuer.redemptions == 1
 
 
 @pytest.mark.parametrize("status", [500, 401, 404])
 async def test_authgate_not_confirming_fails_closed(
-    rs: ResourceServer, standin: StandIn, approval_token: str, status: int
+    rs: ResourceServer, issuer: Issuer, approval_token: str, status: int
 ) -> None:
-    standin.status = status
+    issuer.status = status
     with pytest.raises(StorageUnavailableError):
         await rs.verify_approval(approval_token, tool="send_payment", arguments=ARGS)
 
@@ -222,10 +251,11 @@ async def test_authgate_unreachable_fails_closed(rs: ResourceServer, approval_to
 
 
 async def test_a_redemption_authgate_refuses_is_an_invalid_token(
-    rs: ResourceServer, standin: StandIn
+    rs: ResourceServer, issuer: Issuer
 ) -> None:
-    standin.status = 400
-    token = standin.mint(authorization_details=[payment()])
+    """A token authgate signed but never issued as an approval (no request behind its
+    jti): its redemption is 400 ``invalid_token``, the call is refused."""
+    token = issuer.mint(authorization_details=[payment()])
     with pytest.raises(InvalidTokenError):
         await rs.verify_approval(token, tool="send_payment", arguments=ARGS)
 
@@ -239,11 +269,11 @@ async def test_verify_refuses_an_approval_token(rs: ResourceServer, approval_tok
 
 
 async def test_mcp_verifier_refuses_an_approval_token(
-    rs: ResourceServer, approval_token: str, standin: StandIn
+    rs: ResourceServer, approval_token: str, issuer: Issuer
 ) -> None:
     verifier = AuthgateTokenVerifier(rs)
     assert await verifier.verify_token(approval_token) is None
-    assert await verifier.verify_token(standin.mint()) is not None
+    assert await verifier.verify_token(issuer.mint()) is not None
 
 
 def web_app(rs: ResourceServer) -> FastAPI:
@@ -330,9 +360,9 @@ async def test_require_approval_answers_403_with_the_reason(
 
 
 async def test_require_approval_refuses_an_ordinary_token(
-    web: httpx.AsyncClient, standin: StandIn
+    web: httpx.AsyncClient, issuer: Issuer
 ) -> None:
-    response = await web.post("/api/payments", json=ARGS, headers=bearer(standin.mint()))
+    response = await web.post("/api/payments", json=ARGS, headers=bearer(issuer.mint()))
     assert response.status_code == 403
     assert response.json()["reason"] == "no_approval"
 
@@ -354,14 +384,14 @@ async def test_require_approval_without_a_token_answers_401(web: httpx.AsyncClie
     ],
 )
 async def test_require_approval_refuses_ambiguous_bodies(
-    web: httpx.AsyncClient, approval_token: str, standin: StandIn, raw: bytes
+    web: httpx.AsyncClient, approval_token: str, issuer: Issuer, raw: bytes
 ) -> None:
     """A body two JSON parsers could read differently is no call at all (RFC 8259 s4)."""
     headers = {**bearer(approval_token), "Content-Type": "application/json"}
     response = await web.post("/api/payments", content=raw, headers=headers)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_authorization_details"
-    assert standin.redemptions == 0
+    assert issuer.redemptions == 0
 
 
 # The mcp gate, around a stand-in ASGI app (the real SDK runs in tests/approvals)
@@ -429,11 +459,11 @@ async def test_mcp_gate_refuses_another_call(
 
 
 async def test_mcp_gate_refuses_a_gated_tool_without_approval(
-    gate: tuple[httpx.AsyncClient, Inner], standin: StandIn
+    gate: tuple[httpx.AsyncClient, Inner], issuer: Issuer
 ) -> None:
     client, inner = gate
     response = await client.post(
-        "/api", json=rpc("send_payment", ARGS), headers=bearer(standin.mint())
+        "/api", json=rpc("send_payment", ARGS), headers=bearer(issuer.mint())
     )
     assert response.status_code == 403
     assert response.json()["reason"] == "no_approval"
@@ -481,7 +511,7 @@ async def test_mcp_gate_refuses_ambiguous_messages(
 
 
 async def test_an_approval_without_the_route_scope_is_refused_and_not_spent(
-    rs: ResourceServer, standin: StandIn, approval_token: str
+    rs: ResourceServer, issuer: Issuer, approval_token: str
 ) -> None:
     from authgate.resource import InsufficientScopeError
 
@@ -489,4 +519,4 @@ async def test_an_approval_without_the_route_scope_is_refused_and_not_spent(
         await rs.verify_approval(
             approval_token, tool="send_payment", arguments=ARGS, scopes=["payments:admin"]
         )
-    assert standin.redemptions == 0
+    assert issuer.redemptions == 0

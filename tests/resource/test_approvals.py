@@ -199,9 +199,7 @@ async def test_one_entry_of_several_matches(rs: ResourceServer, issuer: Issuer) 
 
 
 async def test_a_token_for_another_resource_is_refused(rs: ResourceServer, issuer: Issuer) -> None:
-    token = issuer.mint(
-        resource="https://other.example.com/mcp", authorization_details=[payment()]
-    )
+    token = issuer.mint(resource=OTHER, authorization_details=[payment()])
     with pytest.raises(InvalidTokenError):
         await rs.verify_approval(token, tool="send_payment", arguments=ARGS)
 

@@ -58,6 +58,7 @@ def resource_server(url: str, prefix: str, scopes: list[str]) -> ResourceServer:
         client_id=os.environ[f"{prefix}_CLIENT_ID"],
         client_secret=os.environ[f"{prefix}_CLIENT_SECRET"],
         scopes_supported=scopes,
+        authorization_details_types=["tool_call"],
     )
 
 

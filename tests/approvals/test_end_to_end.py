@@ -195,6 +195,14 @@ def test_token_used_first_at_another_instance_is_refused_here(
     assert stack.pay(token).json()["reason"] == "already_used"
 
 
+def test_resource_metadata_lists_the_tool_call_type(stack: Stack) -> None:
+    """RFC 9728 s2 metadata with RFC 9396 s10's ``authorization_details_types_supported``."""
+    url = f"{stack.payments.base}/.well-known/oauth-protected-resource"
+    body = httpx.get(url, timeout=10).json()
+    assert body["resource"] == stack.payments.url
+    assert body["authorization_details_types_supported"] == ["tool_call"]
+
+
 # What the approval does not cover
 
 

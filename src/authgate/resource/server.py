@@ -85,6 +85,7 @@ class ResourceServer:
         client_id: str | None = None,
         client_secret: str | None = None,
         scopes_supported: Sequence[str] = (),
+        authorization_details_types: Sequence[str] = (),
         follow_revocations: bool = True,
         introspection: bool = False,
         introspection_ttl: float = 5.0,
@@ -108,6 +109,7 @@ class ResourceServer:
         self.issuer = issuer
         self.resource = resource
         self.scopes_supported = tuple(scopes_supported)
+        self.authorization_details_types = tuple(authorization_details_types)
         self._client = (client_id, client_secret) if client_id and client_secret else None
         self._follow = follow_revocations
         self._introspection_ttl = introspection_ttl if introspection else None
@@ -381,6 +383,9 @@ class ResourceServer:
         }
         if self.scopes_supported:
             body["scopes_supported"] = list(self.scopes_supported)
+        if self.authorization_details_types:
+            # RFC 9396 s10's member, here for the resource: which types it checks.
+            body["authorization_details_types_supported"] = list(self.authorization_details_types)
         return body
 
     @property

@@ -142,8 +142,8 @@ def _check_authgate(args: list[str]) -> None:
             break
         assert arg in subcommands, f"authgate {' '.join([*path, arg])}: no such command"
         command, path = subcommands[arg], [*path, arg]
-    # Wide enough that rich never shortens a long option name (--authorization-details-type).
-    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "240"})
+    # Wide enough that rich never shortens a long option name in the help table.
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     for option in (arg.split("=", 1)[0] for arg in args if arg.startswith("--")):
         assert option in result.output, f"authgate {' '.join(path)} has no {option}"

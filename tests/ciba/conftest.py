@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from authgate.agents.registry import Backchannel
+from authgate.agents.registry import CibaRegistration
 from tests.authserver.conftest import ResourceServer, make_resource
 from tests.conftest import register
 
@@ -56,7 +56,7 @@ async def make_agent(
     *,
     owner: str = EMAIL,
     consent_of: str | None = EMAIL,
-    backchannel: Backchannel | None = None,
+    backchannel: CibaRegistration | None = None,
     dpop: bool = False,
 ) -> Agent:
     runtime = app.state.authgate

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from authgate.agents.registry import Backchannel
+from authgate.agents.registry import CibaRegistration
 from authgate.storage.models import BackchannelRequest
 from tests.authserver.conftest import ResourceServer
 from tests.ciba.conftest import Agent, approve_only, ask, make_agent, poll
@@ -46,7 +46,7 @@ async def drained(app: FastAPI) -> None:
 
 
 async def ping_agent(app: FastAPI, endpoint: str) -> Agent:
-    return await make_agent(app, backchannel=Backchannel("ping", endpoint))
+    return await make_agent(app, backchannel=CibaRegistration("ping", endpoint))
 
 
 def sent_to(hook: Receiver, path: str) -> list[Any]:

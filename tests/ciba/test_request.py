@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from authgate.agents.registry import Backchannel
+from authgate.agents.registry import CibaRegistration
 from authgate.authserver.ciba import MAX_PENDING
 from tests.authserver.conftest import ResourceServer, make_resource
 from tests.ciba.conftest import Agent, ask, make_agent, tool_call
@@ -208,7 +208,7 @@ async def test_ping_mode_needs_a_client_notification_token(
     app: FastAPI, client: httpx.AsyncClient, ada: dict[str, Any], pay: ResourceServer
 ) -> None:
     """CIBA s7.1: client_notification_token is REQUIRED for a ping-mode client."""
-    agent = await make_agent(app, backchannel=Backchannel("ping", "http://127.0.0.1:9/cb"))
+    agent = await make_agent(app, backchannel=CibaRegistration("ping", "http://127.0.0.1:9/cb"))
     assert refusal(await ask(client, agent)) == (400, "invalid_request")
     bad = await ask(client, agent, client_notification_token="has space")
     assert refusal(bad) == (400, "invalid_request")

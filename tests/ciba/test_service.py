@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from authgate.errors import ApprovalConflictError, ApprovalNotFoundError
 from authgate.testing import FrozenClock
-from tests.ciba.conftest import Agent, ask, tool_call
+from tests.ciba.conftest import Agent, ask, poll, tool_call
 from tests.conftest import register
 
 
@@ -72,3 +72,21 @@ async def test_an_expired_request_cannot_be_approved(
     with pytest.raises(ApprovalConflictError) as caught:
         await approvals.approve(pending.id, user_id=ada["id"])
     assert caught.value.reason == "expired"
+
+
+async def test_purge_keeps_a_request_until_its_token_has_expired(
+    app: FastAPI, client: httpx.AsyncClient, agent: Agent, ada: dict[str, Any], clock: FrozenClock
+) -> None:
+    """Cleanup forgets a request only when its wait and its token are both over, so a
+    live token stays redeemable once."""
+    runtime = app.state.authgate
+    auth_req_id = (await ask(client, agent, requested_expiry="10")).json()["auth_req_id"]
+    (first,) = await runtime.approvals.pending_for(ada["id"])
+    await runtime.approvals.approve(first.id, user_id=ada["id"])
+    await ask(client, agent, requested_expiry="10")  # never decided
+    got = await poll(client, agent, auth_req_id)
+    assert got.status_code == 200, got.text
+    clock.advance(11)
+    assert await runtime.approval_store.purge(int(clock())) == 1  # the undecided one
+    clock.advance(120)
+    assert await runtime.approval_store.purge(int(clock())) == 1  # now the issued one

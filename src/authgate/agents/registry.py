@@ -32,7 +32,7 @@ from authgate.storage.store import guarded_session
 
 __all__ = [
     "PING",
-    "Backchannel",
+    "CibaRegistration",
     "ClientRegistry",
     "InvalidClientError",
     "NewClient",
@@ -53,7 +53,7 @@ POLL, PING = "poll", "ping"
 
 
 @dataclass(frozen=True, slots=True)
-class Backchannel:
+class CibaRegistration:
     """An agent's OpenID CIBA s4 registration: ``poll``, or ``ping`` and its endpoint
     (``backchannel_client_notification_endpoint``), checked by the caller."""
 
@@ -103,7 +103,7 @@ class ClientRegistry:
         scopes: Sequence[str],
         owner_user_id: str | None = None,
         dpop_required: bool = False,
-        backchannel: Backchannel | None = None,
+        backchannel: CibaRegistration | None = None,
     ) -> NewClient:
         """A client that authenticates with a secret, shown once in the answer."""
         secret = secrets.token_urlsafe(32)
@@ -121,7 +121,7 @@ class ClientRegistry:
         jwks: dict[str, Any],
         owner_user_id: str | None = None,
         dpop_required: bool = False,
-        backchannel: Backchannel | None = None,
+        backchannel: CibaRegistration | None = None,
     ) -> OAuthClient:
         """A ``private_key_jwt`` client: its public keys, and no secret at all."""
         client = self._new(name, kind, scopes, owner_user_id, dpop_required, backchannel)
@@ -136,7 +136,7 @@ class ClientRegistry:
         scopes: Sequence[str],
         owner_user_id: str | None,
         dpop_required: bool,
-        backchannel: Backchannel | None = None,
+        backchannel: CibaRegistration | None = None,
     ) -> OAuthClient:
         return OAuthClient(
             client_id=f"{kind[:5]}_{secrets.token_urlsafe(12)}",

@@ -10,7 +10,7 @@ import typer
 
 from authgate.accounts.users import normalise_email
 from authgate.agents.okp import weak_okp_key
-from authgate.agents.registry import PING, Backchannel
+from authgate.agents.registry import PING, CibaRegistration
 from authgate.authserver.ciba import check_notification_endpoint
 from authgate.authserver.errors import OAuthError
 from authgate.cli.common import fail, run_with_runtime
@@ -103,7 +103,7 @@ def agents_create(
     typer.secho("Store the secret now: it is not shown again.", err=True)
 
 
-def _backchannel(mode: str | None, endpoint: str | None) -> Backchannel | None:
+def _backchannel(mode: str | None, endpoint: str | None) -> CibaRegistration | None:
     """OpenID CIBA Core 1.0 s4: ping needs the endpoint it is called at; poll has none."""
     if mode is None and endpoint is None:
         return None
@@ -116,7 +116,7 @@ def _backchannel(mode: str | None, endpoint: str | None) -> Backchannel | None:
             check_notification_endpoint(endpoint)
         except OAuthError as exc:
             raise fail(exc.message) from exc
-    return Backchannel(mode, endpoint)
+    return CibaRegistration(mode, endpoint)
 
 
 async def _create(

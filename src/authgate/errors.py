@@ -15,7 +15,8 @@ carry token, secret or password values.
     │   │   ├── WrongTokenTypeError
     │   │   ├── RevokedTokenError
     │   │   ├── DeviceMismatchError
-    │   │   └── DPoPBindingError            (.reason)
+    │   │   ├── DPoPBindingError            (.reason)
+    │   │   └── ApprovalTokenMisuseError
     │   ├── DPoPProofError                  (.reason, .nonce)
     │   │   └── UseDPoPNonceError
     │   ├── RefreshTokenError
@@ -28,7 +29,8 @@ carry token, secret or password values.
     ├── InvalidRequestError                 400
     │   ├── PasswordPolicyError             422
     │   ├── TokenInUrlError
-    │   └── MultipleCredentialsError
+    │   ├── MultipleCredentialsError
+    │   └── InvalidAuthorizationDetailsError (.member)
     ├── RegistrationError
     │   ├── RegistrationClosedError         403
     │   └── EmailTakenError                 409
@@ -52,7 +54,11 @@ carry token, secret or password values.
     │   └── RevocationNotRecordedError
     ├── ApprovalError                       (human approval of an agent action, CIBA)
     │   ├── ApprovalNotFoundError           404
-    │   └── ApprovalConflictError           409 (.reason: decided | expired)
+    │   ├── ApprovalConflictError           409 (.reason: decided | expired)
+    │   └── ApprovalRequiredError           403 (.reason), at the resource
+    │       ├── ApprovalMissingError
+    │       ├── ApprovalMismatchError
+    │       └── ApprovalUsedError
     └── AccountError                        (accounts: links, verification, MFA)
         ├── InvalidLinkError                400
         ├── EmailNotVerifiedError           403
@@ -65,8 +71,15 @@ carry token, secret or password values.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 __all__ = [
+    "ApprovalMismatchError",
+    "ApprovalMissingError",
+    "ApprovalRequiredError",
+    "ApprovalTokenMisuseError",
+    "ApprovalUsedError",
+    "InvalidAuthorizationDetailsError",
     "AccountDisabledError",
     "ApprovalConflictError",
     "ApprovalError",
@@ -217,6 +230,17 @@ class DPoPBindingError(InvalidTokenError):
         super().__init__()
 
 
+class ApprovalTokenMisuseError(InvalidTokenError):
+    """An approval token (one carrying ``authorization_details``) used as an ordinary one.
+
+    It grants exactly the action the user approved, once, and only through
+    ``require_approval`` (issue 17); everywhere else it is refused.
+    """
+
+    reason = "approval_token"
+    message = "An approval token is accepted only for the one action it approves"
+
+
 class DPoPProofError(AuthenticationError):
     """RFC 9449 s4.3: the DPoP proof failed a check; ``reason`` names which, never the proof."""
 
@@ -306,6 +330,16 @@ class MultipleCredentialsError(InvalidRequestError):
 
     message = "Send the access token one way: the Authorization header or the cookie, not both"
     bearer_error = "invalid_request"
+
+
+class InvalidAuthorizationDetailsError(InvalidRequestError):
+    """RFC 9396 s5 ``invalid_authorization_details``; ``member`` names the faulty member."""
+
+    error = "invalid_authorization_details"
+
+    def __init__(self, member: str, message: str | None = None) -> None:
+        self.member = member
+        super().__init__(message or "The authorization details are not acceptable")
 
 
 class RegistrationError(AuthgateError):
@@ -570,3 +604,45 @@ class ApprovalConflictError(ApprovalError):
         super().__init__(
             "The request has expired" if reason == "expired" else "The request was already decided"
         )
+
+
+class ApprovalRequiredError(ApprovalError):
+    """The action needs the user's approval of exactly this call (CIBA + RFC 9396).
+
+    ``reason`` says which check failed, never a token or argument value.
+    """
+
+    error = "insufficient_authorization"
+    message = "This action needs the user's approval of exactly this call"
+    status_code = 403
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class ApprovalMissingError(ApprovalRequiredError):
+    """The token carries no approval of this type for this resource."""
+
+    def __init__(self) -> None:
+        super().__init__("no_approval", "This action needs an approval token; ask the user first")
+
+
+class ApprovalMismatchError(ApprovalRequiredError):
+    """The approval is for another tool (``wrong_tool``) or other arguments
+    (``arguments_changed``)."""
+
+    _MESSAGES: ClassVar[dict[str, str]] = {
+        "wrong_tool": "The approval is for another action",
+        "arguments_changed": "The call's arguments differ from the ones the user approved",
+    }
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, self._MESSAGES.get(reason))
+
+
+class ApprovalUsedError(ApprovalRequiredError):
+    """The approval was already used once (its ``jti`` is redeemed at authgate)."""
+
+    def __init__(self) -> None:
+        super().__init__("already_used", "This approval was already used; ask the user again")

@@ -6,6 +6,7 @@ Starlette) and ``mcp`` (the ``mcp`` SDK) are the faces, imported only by those w
 """
 
 from authgate.resource._access import Access, InsufficientScopeError
+from authgate.resource.approvals import Approval
 from authgate.resource.server import ResourceServer
 
-__all__ = ["Access", "InsufficientScopeError", "ResourceServer"]
+__all__ = ["Access", "Approval", "InsufficientScopeError", "ResourceServer"]

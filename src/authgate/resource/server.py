@@ -4,6 +4,7 @@
                         client_id="resou_...", client_secret="...")
     await rs.start()              # RFC 8414 metadata, JWKS, then follows revocations
     access = await rs.verify(token, scopes=["mcp:tools"])
+    approval = await rs.verify_approval(token, tool="send_payment", arguments=body)
 
 No database and no authgate secret: keys come from the issuer's JWKS, revocations from
 its feed (``GET /oauth2/revocations``). Each token is checked as authgate checks its own:
@@ -12,6 +13,10 @@ asymmetric allow-list (RFC 8725 s2.1, s3.1), ``typ`` ``at+jwt`` (RFC 9068 s2.1),
 ``iss`` and ``aud`` exactly (RFC 8725 s3.8, s3.9; ``aud`` is this resource, RFC 8707),
 ``exp``/``iat``/``nbf`` (RFC 7519 s4.1), the revocation view, scopes (RFC 6750 s3.1),
 and a DPoP proof when the token is bound (RFC 9449 s7.1).
+
+Approval tokens (those carrying RFC 9396 ``authorization_details``, issue 17) are
+refused by ``verify``: ``verify_approval`` accepts one only for the call it approves,
+once (``authgate.resource.approvals``).
 """
 
 from __future__ import annotations
@@ -21,14 +26,15 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from authgate.agents.dpop import DPoPVerifier
 from authgate.errors import (
+    ApprovalTokenMisuseError,
     DPoPBindingError,
     InvalidClaimError,
     InvalidSignatureError,
@@ -44,6 +50,7 @@ from authgate.resource._access import (
     access_of,
     check_scopes,
 )
+from authgate.resource.approvals import SUPPORTED_TYPES, Approval, Redeemer, match_tool_call
 from authgate.resource.introspection import Introspector
 from authgate.resource.jwks import JwksCache
 from authgate.resource.revocations import HttpRevocationFollower, RevocationView
@@ -51,7 +58,7 @@ from authgate.tokens._compact import VerifiedCache, token_digest
 from authgate.tokens.claims import ACCESS_TYP, ClaimsPolicy
 from authgate.tokens.strict import read_header, verified_claims
 
-__all__ = ["Access", "InsufficientScopeError", "ResourceServer", "metadata_url"]
+__all__ = ["Access", "Approval", "InsufficientScopeError", "ResourceServer", "metadata_url"]
 
 logger = logging.getLogger("authgate.resource")
 
@@ -78,6 +85,7 @@ class ResourceServer:
         client_id: str | None = None,
         client_secret: str | None = None,
         scopes_supported: Sequence[str] = (),
+        authorization_details_types: Sequence[str] = (),
         follow_revocations: bool = True,
         introspection: bool = False,
         introspection_ttl: float = 5.0,
@@ -101,6 +109,7 @@ class ResourceServer:
         self.issuer = issuer
         self.resource = resource
         self.scopes_supported = tuple(scopes_supported)
+        self.authorization_details_types = tuple(authorization_details_types)
         self._client = (client_id, client_secret) if client_id and client_secret else None
         self._follow = follow_revocations
         self._introspection_ttl = introspection_ttl if introspection else None
@@ -118,6 +127,7 @@ class ResourceServer:
         self.revocations = RevocationView(max_staleness=max_staleness, clock=clock)
         self.jwks: JwksCache | None = None
         self.follower: HttpRevocationFollower | None = None
+        self.redeemer: Redeemer | None = None
         self._task: asyncio.Task[None] | None = None
         self.dpop = DPoPVerifier(
             single_use=ReplayCache(clock=clock),
@@ -143,6 +153,7 @@ class ResourceServer:
         if not self.jwks.kids:
             logger.error(HS256_WARNING, self.issuer)
         self.revocations.on_key_revoked = self._retire_key
+        self.redeemer = self._redeemer(metadata)
         if self._introspection_ttl is not None:
             self.introspector = self._introspector(metadata, self._introspection_ttl)
             return
@@ -161,6 +172,19 @@ class ResourceServer:
         if not isinstance(metadata.get("jwks_uri"), str):
             raise ValueError("the issuer's metadata has no jwks_uri")
         return metadata
+
+    def _redeemer(self, metadata: dict[str, Any]) -> Redeemer | None:
+        if self._client is None:
+            return None  # approvals need the resource's credentials: verify_approval refuses
+        url = metadata.get("authgate_approval_redemption_endpoint")
+        if not isinstance(url, str):
+            token_endpoint = metadata.get("token_endpoint")
+            if not isinstance(token_endpoint, str):
+                return None
+            url = urljoin(token_endpoint, "approvals/redeem")  # beside /oauth2/token
+        return Redeemer(
+            url=url, client_id=self._client[0], client_secret=self._client[1], http=self._http
+        )
 
     def _introspector(self, metadata: dict[str, Any], ttl: float) -> Introspector:
         assert self._client is not None
@@ -227,17 +251,58 @@ class ResourceServer:
 
         ``scheme`` is the Authorization scheme used (``bearer`` or ``dpop``); a
         DPoP-bound token needs ``dpop``, one proof, and the request's method and URL.
+        Approval tokens are refused (``ApprovalTokenMisuseError``): see ``verify_approval``.
         """
-        if self.introspector is not None:
-            claims = _from_introspection(await self.introspector.claims(token))
-            self._times.validate_times(claims, self._clock())
-        else:
-            claims = await self._claims(token)
-            self._check_revocation(claims)
+        claims = await self._valid_claims(token)
+        if "authorization_details" in claims:
+            raise ApprovalTokenMisuseError()
         access = access_of(token, claims)
         await self._check_sender(access, scheme, dpop_proofs, method, url)
         check_scopes(access, scopes)
         return access
+
+    async def verify_approval(
+        self,
+        token: str,
+        *,
+        tool: str,
+        arguments: Mapping[str, Any],
+        type: str = "tool_call",  # RFC 9396 s2 names the member "type"
+        scopes: Sequence[str] = (),
+        scheme: str = "bearer",
+        dpop_proofs: Sequence[str] = (),
+        method: str = "POST",
+        url: str | None = None,
+    ) -> Approval:
+        """The approval of exactly this call, redeemed: usable once, on any instance.
+
+        The token is verified as ``verify`` does (signature, ``aud``, times,
+        revocations, DPoP proof when bound, scopes); then an entry of ``type`` for this
+        resource and ``tool`` must carry the SHA-256 of ``arguments`` (RFC 8785); last,
+        authgate marks the token used. Raises an ``ApprovalRequiredError`` naming the reason.
+        """
+        if type not in SUPPORTED_TYPES:
+            raise ValueError(f"unsupported authorization details type: {type}")
+        if self.redeemer is None:
+            raise StorageUnavailableError(
+                "approvals", "This resource server cannot redeem approvals (no client credentials)"
+            )
+        claims = await self._valid_claims(token)
+        access = access_of(token, claims)
+        await self._check_sender(access, scheme, dpop_proofs, method, url)
+        detail = match_tool_call(claims, resource=self.resource, tool=tool, arguments=arguments)
+        check_scopes(access, scopes)
+        await self.redeemer.redeem(token)
+        return Approval(access=access, detail=detail, arguments=arguments)
+
+    async def _valid_claims(self, token: str) -> dict[str, Any]:
+        if self.introspector is not None:
+            claims = _from_introspection(await self.introspector.claims(token))
+            self._times.validate_times(claims, self._clock())
+            return claims
+        claims = await self._claims(token)
+        self._check_revocation(claims)
+        return claims
 
     async def _claims(self, token: str) -> dict[str, Any]:
         if not token or len(token) > self._max_bytes or not token.isascii():
@@ -318,6 +383,9 @@ class ResourceServer:
         }
         if self.scopes_supported:
             body["scopes_supported"] = list(self.scopes_supported)
+        if self.authorization_details_types:
+            # RFC 9396 s10's member, here for the resource: which types it checks.
+            body["authorization_details_types_supported"] = list(self.authorization_details_types)
         return body
 
     @property

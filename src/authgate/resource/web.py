@@ -28,9 +28,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authgate.errors import AuthgateError, StorageUnavailableError, TokenMissingError
-from authgate.resource._access import Access, InsufficientScopeError
+from authgate.errors import AuthgateError, TokenMissingError
+from authgate.resource._access import Access
+from authgate.resource._answers import answer
+from authgate.resource.approvals import Approval
 from authgate.resource.server import ResourceServer
+from authgate.tool_calls import parse_arguments
 
 __all__ = [
     "ResourceMiddleware",
@@ -38,6 +41,7 @@ __all__ = [
     "error_response",
     "install",
     "lifespan_for",
+    "require_approval",
     "require_scope",
 ]
 
@@ -80,10 +84,8 @@ def _server(conn: HTTPConnection) -> ResourceServer:
     return rs
 
 
-async def authenticate(
-    conn: HTTPConnection, rs: ResourceServer, scopes: Sequence[str] = ()
-) -> Access:
-    """The request's access, from its one ``Authorization`` header (RFC 6750 s2.1)."""
+def credentials(conn: HTTPConnection) -> tuple[str, str]:
+    """The scheme and token of the request's one ``Authorization`` header (RFC 6750 s2.1)."""
     values = conn.headers.getlist("authorization")
     if len(values) != 1:
         raise TokenMissingError()
@@ -91,8 +93,16 @@ async def authenticate(
     scheme = scheme.lower()
     if scheme not in ("bearer", "dpop") or not token.strip():
         raise TokenMissingError()
+    return scheme, token.strip()
+
+
+async def authenticate(
+    conn: HTTPConnection, rs: ResourceServer, scopes: Sequence[str] = ()
+) -> Access:
+    """The request's access, from its one ``Authorization`` header (RFC 6750 s2.1)."""
+    scheme, token = credentials(conn)
     return await rs.verify(
-        token.strip(),
+        token,
         scopes=scopes,
         scheme=scheme,
         dpop_proofs=conn.headers.getlist("dpop"),
@@ -123,6 +133,46 @@ def require_scope(*scopes: str) -> Callable[[Request], Coroutine[Any, Any, Acces
     return dependency
 
 
+def require_approval(
+    *,
+    tool: str,
+    type: str = "tool_call",
+    scopes: Sequence[str] = (),
+) -> Callable[[Request], Coroutine[Any, Any, Approval]]:
+    """A FastAPI dependency: the user's approval of this call to ``tool``, redeemed.
+
+    The call's arguments are the request's JSON body (an object; duplicate member names
+    refused). The handler must act on ``approval.arguments``, the exact object whose
+    RFC 8785 hash matched the approved ``arguments_sha256``. Refusals: 401 for a bad
+    token, 403 ``insufficient_authorization`` with ``reason`` (``no_approval``,
+    ``wrong_tool``, ``arguments_changed``, ``already_used``), 400 for a body that is not
+    a JSON object, 503 when authgate cannot confirm the redemption.
+    """
+    if type != "tool_call":
+        raise ValueError(f"unsupported authorization details type: {type}")
+
+    async def dependency(request: Request) -> Approval:
+        rs = _server(request)
+        try:
+            scheme, token = credentials(request)
+            arguments = parse_arguments(await request.body())
+            return await rs.verify_approval(
+                token,
+                type=type,
+                tool=tool,
+                arguments=arguments,
+                scopes=scopes,
+                scheme=scheme,
+                dpop_proofs=request.headers.getlist("dpop"),
+                method=request.method,
+                url=_public_url(request, rs),
+            )
+        except AuthgateError as exc:
+            raise _Answer(error_response(exc, rs)) from exc
+
+    return dependency
+
+
 class _Answer(Exception):
     """Carries a ready error response out of a dependency (see ``install``'s handler)."""
 
@@ -132,20 +182,8 @@ class _Answer(Exception):
 
 def error_response(exc: AuthgateError, rs: ResourceServer) -> Response:
     """The RFC 6750 s3 answer to ``exc``; the body never includes the token."""
-    challenge = f'Bearer resource_metadata="{rs.metadata_url}"'
-    headers: dict[str, str] = {"Cache-Control": "no-store"}
-    if isinstance(exc, InsufficientScopeError):
-        scope = " ".join(exc.required)
-        challenge = f'Bearer error="insufficient_scope", scope="{scope}", ' + challenge[7:]
-    elif isinstance(exc, StorageUnavailableError):
-        headers["Retry-After"] = "1"
-        challenge = ""
-    elif not isinstance(exc, TokenMissingError) and exc.status_code == 401:
-        challenge = 'Bearer error="invalid_token", ' + challenge[7:]
-    if challenge:
-        headers["WWW-Authenticate"] = challenge
-    body = {"error": exc.error, "message": exc.message}
-    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+    status, headers, body = answer(exc, rs.metadata_url)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handler(app: Starlette) -> None:

@@ -86,23 +86,27 @@ DETAILS_ATTACKS = [
     pytest.param(
         json.dumps([tool_call(), tool_call(resource=OTHER)]), "same resource", id="mixed-resources"
     ),
-    pytest.param(json.dumps([tool_call(extra="x")]), "does not allow", id="unknown-member"),
-    pytest.param(json.dumps([tool_call(summary="<omit>")]), "needs summary", id="no-summary"),
-    pytest.param(json.dumps([tool_call(summary="")]), "summary must be", id="empty-summary"),
+    pytest.param(json.dumps([tool_call(extra="x")]), "extra:", id="unknown-member"),
+    pytest.param(json.dumps([tool_call(summary="<omit>")]), "summary:", id="no-summary"),
+    pytest.param(json.dumps([tool_call(summary="")]), "summary:", id="empty-summary"),
+    pytest.param(json.dumps([tool_call(summary="s" * 201)]), "summary:", id="summary-too-long"),
     pytest.param(
-        json.dumps([tool_call(summary="s" * 201)]), "summary must be", id="summary-too-long"
-    ),
-    pytest.param(
-        json.dumps([tool_call(summary="line\nbreak")]), "summary must be", id="summary-control-char"
+        json.dumps([tool_call(summary="line\nbreak")]), "summary:", id="summary-control-char"
     ),
     pytest.param(
         json.dumps([tool_call(arguments_sha256="abc")]), "arguments_sha256", id="bad-hash"
     ),
-    pytest.param(json.dumps([tool_call(tool="")]), "tool must be", id="empty-tool"),
+    pytest.param(json.dumps([tool_call(tool="")]), "tool:", id="empty-tool"),
     pytest.param(
-        json.dumps([tool_call(tool="send payment")]), "tool must be", id="tool-with-space"
+        json.dumps([tool_call(summary="Pay 40 EUR to \u202eEMCA")]),
+        "summary:",
+        id="summary-bidi-override",
     ),
-    pytest.param(json.dumps([tool_call(tool=7)]), "is a string", id="tool-not-string"),
+    pytest.param(
+        json.dumps([tool_call(resource="javascript:alert(1)")]), "resource:", id="resource-not-url"
+    ),
+    pytest.param(json.dumps([tool_call(tool="send payment")]), "tool:", id="tool-with-space"),
+    pytest.param(json.dumps([tool_call(tool=7)]), "tool:", id="tool-not-string"),
     pytest.param(json.dumps([tool_call(resource=None)]), "names its resource", id="no-resource"),
 ]
 

@@ -15,13 +15,14 @@ Every member is a string and none other is allowed; an approval names at most
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from authgate import jsonlimits
 from authgate.authserver.errors import OAuthError
+from authgate.errors import InvalidAuthorizationDetailsError
+from authgate.tool_calls import validate_tool_call
 
 __all__ = [
     "INVALID_DETAILS",
@@ -35,10 +36,6 @@ __all__ = [
 INVALID_DETAILS = "invalid_authorization_details"  # RFC 9396 s5
 MAX_BYTES = 4096
 MAX_ENTRIES = 5
-MAX_SUMMARY = 200
-_TOOL = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
-_HASH = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url, no padding, of 32 bytes
-_TOOL_CALL_MEMBERS = frozenset({"type", "resource", "tool", "arguments_sha256", "summary"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,27 +50,13 @@ def _bad(message: str) -> OAuthError:
     return OAuthError(message, error=INVALID_DETAILS)
 
 
-def _printable(value: str) -> bool:
-    return value.isprintable()
-
-
 def _tool_call(entry: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(entry) - _TOOL_CALL_MEMBERS
-    if unknown:
-        raise _bad(f"tool_call does not allow {sorted(unknown)[0][:40]!r}")
-    missing = _TOOL_CALL_MEMBERS - set(entry)
-    if missing:
-        raise _bad(f"tool_call needs {sorted(missing)[0]}")
-    if any(not isinstance(value, str) for value in entry.values()):
-        raise _bad("Every member of a tool_call is a string")
-    if not _TOOL.match(entry["tool"]):
-        raise _bad("tool must be 1 to 128 characters of A-Z a-z 0-9 _ . : / -")
-    if not _HASH.match(entry["arguments_sha256"]):
-        raise _bad("arguments_sha256 must be the base64url SHA-256 of the arguments")
-    summary = entry["summary"]
-    if not summary.strip() or len(summary) > MAX_SUMMARY or not _printable(summary):
-        raise _bad(f"summary must be 1 to {MAX_SUMMARY} printable characters")
-    return dict(entry)
+    # One shape check for the server and the resource side (authgate.tool_calls): the
+    # summary the user approves is refused with control or format characters here too.
+    try:
+        return validate_tool_call(entry)
+    except InvalidAuthorizationDetailsError as exc:
+        raise _bad(f"{exc.member}: {exc}") from exc
 
 
 # The types authgate understands, each with its shape check (RFC 9396 s2: the type

@@ -47,6 +47,13 @@ def protected_logged() -> FastAPI:
     settings = load_settings()
     fmt = resolve_log_format(settings.log_format, env=settings.env, tty=sys.stderr.isatty())
     logging.config.dictConfig(log_config(settings.log_level, fmt))
+    if settings.access_log:
+        # authgate serve runs uvicorn with access_log=False, which empties this logger
+        # after applying the log config; the config above has just given it a handler
+        # again, and uvicorn would log every request a second time (its slow way).
+        uvicorn_access = logging.getLogger("uvicorn.access")
+        uvicorn_access.handlers = []
+        uvicorn_access.propagate = False
     return create_app(settings)
 
 

@@ -48,6 +48,7 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             on_blocked=runtime.metrics.on_rate_limited,
             authenticator=runtime.authenticator,
             cookie_name=access_cookie_name(settings.secure_cookies),
+            share_principal=True,  # the routes' authenticator: require() reuses it
         )
     # Inside the size limit (the body it buffers is bounded), outside the rate limiter
     # (which reads the login email from the body).

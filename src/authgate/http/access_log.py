@@ -55,16 +55,24 @@ class AccessLogMiddleware:
         self._paths: dict[str, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._logger.isEnabledFor(logging.INFO):
+        if scope["type"] != "http" or not self.enabled():
             await self.app(scope, receive, send)
             return
 
         async def logging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self._log(scope, message["status"])
+                self.log(scope, message["status"])
             await send(message)
 
         await self.app(scope, receive, logging_send)
+
+    def enabled(self) -> bool:
+        """Whether requests are logged now (``authgate.access`` enabled for INFO)."""
+        return self._logger.isEnabledFor(logging.INFO)
+
+    def log(self, scope: Scope, status: int) -> None:
+        """Log one request's line (its answer started with ``status``)."""
+        self._log(scope, status)
 
     def _log(self, scope: Scope, status: int) -> None:
         now = time.time()

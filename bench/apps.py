@@ -11,6 +11,7 @@ The product itself has no unauthenticated route.
 from __future__ import annotations
 
 import logging.config
+import sys
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from authgate.config import load_settings
 from authgate.http.app import create_app
 from authgate.http.dependencies import PRINCIPAL_KEY
-from authgate.logconfig import log_config
+from authgate.logconfig import log_config, resolve_log_format
 from authgate.principal import Principal
 
 FIXED = Principal(
@@ -38,9 +39,21 @@ def protected() -> FastAPI:
 
 
 def protected_logged() -> FastAPI:
-    """``protected`` with logging set up as ``authgate serve`` does it (JSON, its level)."""
+    """``protected`` with logging set up as ``authgate serve`` does it (JSON, its level).
+
+    The format is resolved as ``authgate serve`` resolves it (``auto`` is JSON unless a
+    person reads a terminal in development), so the access log takes the same path.
+    """
     settings = load_settings()
-    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+    fmt = resolve_log_format(settings.log_format, env=settings.env, tty=sys.stderr.isatty())
+    logging.config.dictConfig(log_config(settings.log_level, fmt))
+    if settings.access_log:
+        # authgate serve runs uvicorn with access_log=False, which empties this logger
+        # after applying the log config; the config above has just given it a handler
+        # again, and uvicorn would log every request a second time (its slow way).
+        uvicorn_access = logging.getLogger("uvicorn.access")
+        uvicorn_access.handlers = []
+        uvicorn_access.propagate = False
     return create_app(settings)
 
 

@@ -5,7 +5,7 @@
 - a user's route added to ``create_app()`` against the same route on a bare FastAPI app
   with the same middleware (authgate's routes sit behind one prefix gate);
 - the access log at info (authgate's JSON handler writing to ``/dev/null``) against the
-  same app with it off;
+  same outer layer (``http/edge.py``) with it off;
 - ``AuthMiddleware`` on a raw ASGI app against the raw app, with a valid bearer token;
 - EdDSA and ES256 fresh-token verification against PyJWT with the same checks.
 
@@ -28,8 +28,8 @@ import jwt
 from fastapi import FastAPI
 
 from authgate.devices import DeviceInfo
-from authgate.http.access_log import AccessLogMiddleware
 from authgate.http.app import create_app
+from authgate.http.edge import EdgeMiddleware
 from authgate.http.middleware import AuthMiddleware
 from authgate.keys.keyring import KeyRing, RingKey, generate_key, hmac_key
 from authgate.logconfig import JsonFormatter, RedactingFilter
@@ -125,7 +125,7 @@ async def routing(state: Path) -> dict[str, float]:
 
 
 async def access_log() -> dict[str, float]:
-    """AccessLogMiddleware at info, into authgate's JSON handler on /dev/null."""
+    """The access log at info, into authgate's JSON handler on /dev/null, against off."""
     handler = logging.FileHandler("/dev/null")
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactingFilter())
@@ -133,8 +133,12 @@ async def access_log() -> dict[str, float]:
     saved = logger.handlers[:], logger.propagate, logger.level
     logger.handlers[:], logger.propagate = [handler], False
     logger.setLevel(logging.INFO)
-    logged = AccessLogMiddleware(_raw)
-    calls = {"raw": _caller(_raw, "/api/ai/chat"), "logged": _caller(logged, "/api/ai/chat")}
+    # As create_app runs it: inside the one outer layer (http/edge.py), whose send
+    # wrapper the log shares with metrics, headers and the outage check; the figure is
+    # what turning the log on adds to that layer.
+    unlogged = EdgeMiddleware(_raw, access_log=False)
+    logged = EdgeMiddleware(_raw, access_log=True)
+    calls = {"raw": _caller(unlogged, "/api/ai/chat"), "logged": _caller(logged, "/api/ai/chat")}
 
     async def yielding(call: Call) -> Call:
         async def run() -> None:

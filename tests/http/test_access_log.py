@@ -98,3 +98,17 @@ async def test_nothing_is_logged_above_info(app: FastAPI, json_log: io.StringIO)
     logging.getLogger("authgate").setLevel(logging.WARNING)
     await _get(app, "/healthz")
     assert _lines(json_log) == []
+
+
+async def test_remembered_checks_never_let_a_secret_through(
+    app: FastAPI, json_log: io.StringIO
+) -> None:
+    """Paths and peers are checked once and remembered: a secret path is redacted every
+    time it comes, before and after plain ones (OWASP ASVS V16)."""
+    await _get(app, "/healthz", f"/api/{JWT}", "/healthz", f"/api/{JWT}", "/api/token=s3cr3t")
+    lines = _lines(json_log)
+    assert len(lines) == 5
+    assert JWT not in json_log.getvalue()
+    assert "s3cr3t" not in json_log.getvalue()
+    assert lines[0]["message"] == lines[2]["message"]
+    assert lines[1]["message"] == lines[3]["message"]

@@ -284,3 +284,15 @@ async def test_invalid_credentials_leave_the_account_intact(
         )
         assert_json_error(response, 401)
     await assert_intact(client)
+
+
+async def test_chat_refuses_a_non_json_body_before_asking_for_a_token(
+    client: httpx.AsyncClient,
+) -> None:
+    """/api/ai/chat checks the media type, then the token, as a router-level json_only
+    dependency ran before require(): 415 without a token, not 401."""
+    response = await client.post(
+        "/api/ai/chat", content=b"message=hi", headers={"Content-Type": "text/plain"}
+    )
+    assert_json_error(response, 415)
+    assert (await client.post("/api/ai/chat", json={"message": "hi"})).status_code == 401

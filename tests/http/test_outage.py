@@ -208,3 +208,36 @@ async def test_a_logout_the_database_cannot_record_is_refused_here_and_completed
     assert await _revoked_at(app, pair["sessionId"]) is not None
     refused = await client.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]})
     assert refused.status_code == 401
+
+
+async def test_the_outage_503_is_counted_and_logged_as_a_503(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The access log, metrics, headers and the outage check share one layer
+    (http/edge.py): the 503 the outage check answers is what the metrics count and the
+    access log writes, as when they were separate middlewares around it."""
+    import logging
+
+    await register(client)
+    monkeypatch.setattr(runtime_of(app).store, "user_by_email", _fail(pg_error("57P03")))
+    access = logging.getLogger("authgate.access")
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    keep = Keep()
+    access.addHandler(keep)
+    access.setLevel(logging.INFO)
+    try:
+        response = await client.post(
+            "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
+        )
+    finally:
+        access.removeHandler(keep)
+        access.setLevel(logging.NOTSET)
+    _assert_unavailable(response)
+    assert any(line.endswith('"POST /auth/login HTTP/1.1" 503') for line in lines)
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/auth/login",status="5xx"' in metrics

@@ -367,3 +367,54 @@ async def test_keying_by_principal_does_not_count_a_refused_token_twice(
             if line.startswith("authgate_token_verification_failures_total{")
         ]
     assert [float(line.rsplit(" ", 1)[1]) for line in failures] == [1.0]
+
+
+async def test_the_principal_the_limiter_shares_is_what_the_route_would_find(
+    settings_factory: Callable[..., Any], clock: FrozenClock
+) -> None:
+    """The /api limiter verifies a plain Bearer token once and the route reuses it; every
+    other presentation still gets the route's own checks (RFC 6750 s2, s5.3; RFC 9449
+    s7.1), so the shortcut never lets through what the route would refuse."""
+    from tests.security.dpop_support import ProofKey, bound_token
+
+    async with limited_app(settings_factory, clock) as app:
+        await _register(app)
+        async with client_from(app) as client:
+            ada = (await _login(client)).json()["accessToken"]
+            chat = {"message": "hi"}
+            ok = await client.post("/api/ai/chat", json=chat, headers=bearer(ada))
+            assert ok.status_code == 200
+            assert ok.json()["user"]["email"] == EMAIL
+            assert ok.headers["RateLimit-Limit"] == "100"
+            # A token in the URL, beside the header: refused.
+            in_url = await client.post(
+                f"/api/ai/chat?access_token={ada}", json=chat, headers=bearer(ada)
+            )
+            assert in_url.status_code == 400
+            # The header and the access-token cookie together: one method per request.
+            client.cookies.set("access_token", ada)
+            both = await client.post("/api/ai/chat", json=chat, headers=bearer(ada))
+            client.cookies.clear()
+            assert both.status_code == 400
+            # A DPoP-bound token presented as Bearer: refused (bearer downgrade).
+            principal = app.state.authgate.authenticator.authenticate(ada)
+            bound = bound_token(app, principal, ProofKey().jkt)
+            downgrade = await client.post("/api/ai/chat", json=chat, headers=bearer(bound))
+            assert downgrade.status_code == 401
+
+
+async def test_a_rate_limit_header_the_route_set_is_replaced_not_repeated(
+    settings_factory: Callable[..., Any], clock: FrozenClock
+) -> None:
+    app = create_app(settings_factory(rate_limit_enabled=True), clock=clock)
+
+    @app.get("/api/own-limit")
+    async def own_limit() -> Any:
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"ok": True}, headers={"RateLimit-Limit": "7"})
+
+    async with lifespan(app), client_from(app) as client:
+        response = await client.get("/api/own-limit")
+    assert response.headers.get_list("RateLimit-Limit") == ["100"]
+    assert response.headers["RateLimit-Remaining"] == "99"

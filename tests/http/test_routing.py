@@ -11,7 +11,7 @@ from starlette.routing import Match
 
 from authgate.http.routing import PrefixRouter, first_segment, route_path
 from authgate.testing import lifespan
-from tests.conftest import register
+from tests.conftest import bearer, login, register
 
 
 def _gate(app: FastAPI) -> PrefixRouter:
@@ -102,3 +102,48 @@ def test_a_dynamic_first_segment_turns_the_gate_off() -> None:
 )
 def test_route_path_is_starlette_s(path: str, root: str, expected: str) -> None:
     assert route_path({"path": path, "root_path": root}) == expected
+
+
+async def test_a_request_tries_only_the_routers_of_its_first_segment(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """``/api/ai/chat`` asks the ``/api`` routers, never the fifteen ``/auth`` ones."""
+    from fastapi.routing import APIRouter
+
+    from authgate.http.routes import admin_users, agent
+
+    asked: list[Any] = []
+    original = APIRouter.matches
+
+    def spy(self: Any, scope: Any) -> Any:
+        if not isinstance(self, PrefixRouter):
+            asked.append(self)
+        return original(self, scope)
+
+    APIRouter.matches = spy  # type: ignore[method-assign]
+    try:
+        await register(client)
+        headers = bearer((await login(client))["accessToken"])
+        answer = await client.post("/api/ai/chat", json={"message": "hi"}, headers=headers)
+        wrong_method = await client.get("/api/ai/chat", headers=headers)
+    finally:
+        APIRouter.matches = original  # type: ignore[method-assign]
+    assert answer.status_code == 200
+    assert wrong_method.status_code == 405  # a partial match still answers 405
+    api_asks = [router for router in asked if router in (agent.router, admin_users.router)]
+    assert api_asks
+    from authgate.http.routes import auth
+
+    assert auth.router not in asked[asked.index(api_asks[0]) :]
+
+
+async def test_every_segment_still_reaches_its_routes(client: httpx.AsyncClient) -> None:
+    """One route of each kind of router behind the table: same answers as before."""
+    assert (await client.get("/healthz")).status_code == 200
+    assert (await client.get("/readyz")).status_code in (200, 503)
+    assert (await client.get("/.well-known/jwks.json")).status_code == 200
+    assert (await client.get("/login")).status_code == 200
+    assert (await client.get("/auth/me")).status_code == 401
+    assert (await client.post("/auth/me")).status_code == 405
+    assert (await client.get("/auth/nowhere")).status_code == 404
+    assert (await client.get("/api/nowhere")).status_code in (401, 404)

@@ -25,7 +25,7 @@ import logging
 import re
 import time
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,29 +49,48 @@ class AccessLogMiddleware:
         self._second = -1
         self._stamp = ""
         self._out: IO[str] | None = None
+        self._peers: dict[Any, str] = {}
+        self._json_handler: logging.Handler | None = None  # a StreamHandler once set
+        self._json_parts: tuple[Any, ...] = ()
+        self._paths: dict[str, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._logger.isEnabledFor(logging.INFO):
+        if scope["type"] != "http" or not self.enabled():
             await self.app(scope, receive, send)
             return
 
         async def logging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self._log(scope, message["status"])
+                self.log(scope, message["status"])
             await send(message)
 
         await self.app(scope, receive, logging_send)
+
+    def enabled(self) -> bool:
+        """Whether requests are logged now (``authgate.access`` enabled for INFO)."""
+        return self._logger.isEnabledFor(logging.INFO)
+
+    def log(self, scope: Scope, status: int) -> None:
+        """Log one request's line (its answer started with ``status``)."""
+        self._log(scope, status)
 
     def _log(self, scope: Scope, status: int) -> None:
         now = time.time()
         if int(now) != self._second:
             self._tick(now)
         client = scope.get("client")
-        peer = f"{client[0]}:{client[1]}" if client else "-"
         path = scope.get("root_path", "") + scope["path"]  # never the query string
         method, version = scope["method"], scope["http_version"]
+        # A connection sends its client tuple with every request, and a service sees the
+        # same few paths: their checks are remembered (bounded: both are the client's).
+        peer = self._peers.get(client) if client else _NO_PEER
+        if peer is None and client:
+            peer = _remember(self._peers, client, f"{client[0]}:{client[1]}", _PEER)
+        plain = self._paths.get(path)
+        if plain is None:
+            plain = _remember(self._paths, path, _plain(path))
         if self._out is None or not (
-            version in _VERSIONS and method.isalpha() and _PEER.fullmatch(peer) and _plain(path)
+            plain and type(peer) is _Plain and version in _VERSIONS and method.isalpha()
         ):
             self._slow(f'{peer} - "{method} {path} HTTP/{version}" {status}', now)
             return
@@ -115,32 +134,60 @@ class AccessLogMiddleware:
             pass
 
     def _stream(self) -> IO[str] | None:
-        """The stream of authgate's JSON handler when that is where the line would go."""
-        handlers = _effective_handlers(self._logger)
-        if len(handlers) != 1:
+        """The stream of authgate's JSON handler when that is where the line would go.
+
+        Checked before every write (a few attribute reads): the logging set-up may change
+        at any time, and a line must never go where the set-up no longer sends it.
+        """
+        current: logging.Logger | None = self._logger
+        while current is not None and not current.handlers:
+            if not current.propagate:
+                return None
+            current = current.parent
+        if current is None or len(current.handlers) != 1:
             return None
-        handler = handlers[0]
-        if not (
-            isinstance(handler, logging.StreamHandler)
-            and isinstance(handler.formatter, JsonFormatter)
-            and any(isinstance(f, RedactingFilter) for f in handler.filters)
-            and handler.level <= logging.INFO
-        ):
+        handler = current.handlers[0]
+        if handler is not self._json_handler:
+            # A handler not seen before: is it authgate's JSON one (log_config)?
+            if not (
+                isinstance(handler, logging.StreamHandler)
+                and isinstance(handler.formatter, JsonFormatter)
+                and any(isinstance(f, RedactingFilter) for f in handler.filters)
+            ):
+                return None
+            self._json_handler = handler
+            self._json_parts = (handler.formatter, tuple(handler.filters))
+        elif self._json_parts != (handler.formatter, tuple(handler.filters)):
+            self._json_handler = None  # its formatter or filters changed: check again
+            return self._stream()
+        if handler.level > logging.INFO:
             return None
-        stream: IO[str] = handler.stream
+        stream: IO[str] = handler.stream  # type: ignore[attr-defined]
         return stream
+
+
+_REMEMBERED = 1024
+
+
+class _Plain(str):
+    """A peer string made only of address characters (written as is)."""
+
+    __slots__ = ()
+
+
+_NO_PEER = _Plain("-")
+
+
+def _remember(
+    cache: dict[Any, Any], key: Any, value: Any, plain: re.Pattern[str] | None = None
+) -> Any:
+    if plain is not None:  # a peer: marked plain, or kept as an ordinary string
+        value = _Plain(value) if plain.fullmatch(value) else str(value)
+    if len(cache) >= _REMEMBERED:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _plain(text: str) -> bool:
     return _PLAIN.fullmatch(text) is not None and "eyJ" not in text
-
-
-def _effective_handlers(logger: logging.Logger) -> list[logging.Handler]:
-    current: logging.Logger | None = logger
-    while current is not None:
-        if current.handlers:
-            return list(current.handlers)
-        if not current.propagate:
-            return []
-        current = current.parent
-    return []

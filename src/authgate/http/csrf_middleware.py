@@ -80,7 +80,9 @@ class CsrfMiddleware:
         self._exempt = frozenset(exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _has_cookie(scope):
+            # No cookie: nothing for a forged request to ride on, and no second
+            # credential beside an Authorization header (API clients, agents).
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -119,6 +121,10 @@ class CsrfMiddleware:
             return False
         host = headers.get("host", "").lower()
         return origin == f"{scheme}://{host}" or origin in self._origins
+
+
+def _has_cookie(scope: Scope) -> bool:
+    return any(name == b"cookie" for name, _ in scope["headers"])
 
 
 def _sends_a_token(authorization: str) -> bool:

@@ -1,9 +1,9 @@
 """Wire the production defences into an app, in the order they must run.
 
-Outermost first: metrics (times everything), security headers (on every answer, 429
-and 413 included), store-outage 503s (http/outage.py), CORS, trusted proxies (the real
-client IP for what follows), the body limit, the JSON depth limit, rate limits, then
-CSRF right before the routes.
+Outermost first: the access log, metrics (times everything), security headers (on
+every answer, 429 and 413 included) and store-outage 503s (http/outage.py), as one
+layer (http/edge.py); then CORS, trusted proxies (the real client IP for what follows),
+the body limit, the JSON depth limit, rate limits, then CSRF right before the routes.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from authgate.http.access_log import AccessLogMiddleware
 from authgate.http.body_limit import BodySizeLimitMiddleware
 from authgate.http.credentials import access_cookie_name
 from authgate.http.csrf_middleware import CSRF_EXEMPT, CSRF_HEADER, CsrfMiddleware
-from authgate.http.headers import SecurityHeadersMiddleware
+from authgate.http.edge import EdgeMiddleware
 from authgate.http.json_body import JsonBodyLimitMiddleware
-from authgate.http.monitoring import MetricsMiddleware, metrics_endpoint
-from authgate.http.outage import StoreOutageMiddleware
+from authgate.http.monitoring import metrics_endpoint
 from authgate.http.pages import FORM_PATHS
 from authgate.http.proxies import TrustedProxyMiddleware
 from authgate.http.ratelimit_middleware import RateLimitMiddleware
@@ -48,6 +46,7 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             on_blocked=runtime.metrics.on_rate_limited,
             authenticator=runtime.authenticator,
             cookie_name=access_cookie_name(settings.secure_cookies),
+            share_principal=True,  # the routes' authenticator: require() reuses it
         )
     # Inside the size limit (the body it buffers is bounded), outside the rate limiter
     # (which reads the login email from the body).
@@ -70,17 +69,22 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             expose_headers=_EXPOSED,
             max_age=600,
         )
-    # Inside the headers and metrics, outside everything that may touch a store.
-    app.add_middleware(StoreOutageMiddleware)
-    if settings.security_headers:
-        app.add_middleware(
-            SecurityHeadersMiddleware,
-            content_security_policy=settings.content_security_policy,
-            hsts_max_age=settings.hsts_max_age,
-            always_hsts=settings.is_production,
-        )
+    # Outermost: the access log (every final status), metrics (time everything), the
+    # security headers (every answer, 429, 413 and 503 included) and the store-outage 503
+    # (outside everything that may touch a store), as one layer (http/edge.py).
+    app.add_middleware(
+        EdgeMiddleware,
+        access_log=settings.access_log,
+        metrics=runtime.metrics if settings.metrics_enabled else None,
+        security_headers={
+            "content_security_policy": settings.content_security_policy,
+            "hsts_max_age": settings.hsts_max_age,
+            "always_hsts": settings.is_production,
+        }
+        if settings.security_headers
+        else None,
+    )
     if settings.metrics_enabled:
-        app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         app.add_route(
             "/metrics",
@@ -88,5 +92,3 @@ def install_hardening(app: FastAPI, runtime: Runtime) -> None:
             methods=["GET"],
             include_in_schema=False,
         )
-    if settings.access_log:
-        app.add_middleware(AccessLogMiddleware)  # outermost: sees every final status

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DOCS_CSP", "SecurityHeadersMiddleware"]
+__all__ = ["DOCS_CSP", "SecurityHeadersMiddleware", "add_headers"]
 
 # Swagger UI comes from a package (http/apidocs.py): scripts from 'self' only; it sets
 # inline styles and draws data: images.
@@ -57,16 +57,26 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._docs if scope["path"].startswith(self._docs_paths) else self._api
-        if self._always_hsts or scope.get("scheme") == "https":
-            extra = extra + self._hsts
+        extra = self.headers_for(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers: _Headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(pair for pair in extra if pair[0] not in present)
-                message["headers"] = headers
+                add_headers(message, extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def headers_for(self, scope: Scope) -> _Headers:
+        """The headers this request's answer gets (unless the handler set its own)."""
+        extra = self._docs if scope["path"].startswith(self._docs_paths) else self._api
+        if self._always_hsts or scope.get("scheme") == "https":
+            extra = extra + self._hsts
+        return extra
+
+
+def add_headers(message: Message, extra: _Headers) -> None:
+    """Add ``extra`` to a response start message, except the names it already has."""
+    headers: _Headers = list(message.get("headers", []))
+    present = {name.lower() for name, _ in headers}
+    headers.extend(pair for pair in extra if pair[0] not in present)
+    message["headers"] = headers

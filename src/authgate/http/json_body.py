@@ -38,6 +38,9 @@ class JsonBodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
+_PLAIN_JSON = frozenset({"application/json", "application/json; charset=utf-8"})
+
+
 def _may_be_json(scope: Scope) -> bool:
     """A body that FastAPI would parse as JSON: declared JSON, or with no type at all."""
     content_type = None
@@ -51,6 +54,8 @@ def _may_be_json(scope: Scope) -> bool:
         return False
     if content_type is None:
         return True
+    if content_type in _PLAIN_JSON:
+        return True  # the usual header, without parsing it
     mime = _MimeMessage()
     mime["content-type"] = content_type
     subtype = mime.get_content_subtype()

@@ -48,11 +48,15 @@ class StoreOutageMiddleware:
         except Exception as exc:
             if started or not is_unavailable(exc):
                 raise
-            self._log(exc)
-            if isinstance(exc, StorageUnavailableError):
-                await error_response(exc)(scope, receive, send)
-            else:
-                await unavailable_response()(scope, receive, send)
+            await self.answer(exc, scope, receive, send)
+
+    async def answer(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+        """The 503 for an outage ``is_unavailable`` recognised, before any answer started."""
+        self._log(exc)
+        if isinstance(exc, StorageUnavailableError):
+            await error_response(exc)(scope, receive, send)
+        else:
+            await unavailable_response()(scope, receive, send)
 
     def _log(self, exc: Exception) -> None:
         now = time.monotonic()

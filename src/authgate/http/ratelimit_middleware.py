@@ -23,7 +23,9 @@ from authgate.accounts.users import normalise_email
 from authgate.audit import AuditTrail
 from authgate.errors import AuthgateError
 from authgate.http.credentials import client_ip, device_info, extract_credential
+from authgate.http.dependencies import PRINCIPAL_KEY
 from authgate.http.error_responses import unavailable_response
+from authgate.principal import Principal
 from authgate.ratelimit import Decision, Group, RateLimits, Reservation, StoreUnavailable
 from authgate.sessions.authenticator import Authenticator
 
@@ -66,6 +68,7 @@ class RateLimitMiddleware:
         on_blocked: OnBlocked | None = None,
         authenticator: Authenticator | None = None,
         cookie_name: str = "access_token",
+        share_principal: bool = False,
     ) -> None:
         self.app = app
         self.limits = limits
@@ -74,6 +77,9 @@ class RateLimitMiddleware:
         # Without an authenticator, /api is limited per IP only.
         self.authenticator = authenticator
         self.cookie_name = cookie_name
+        # Leave the Principal it verified for require(): only when ``authenticator`` is
+        # the one the routes use (runtime.authenticator, as install_hardening passes).
+        self.share_principal = share_principal and authenticator is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         group = (
@@ -94,14 +100,50 @@ class RateLimitMiddleware:
     async def _every_request(
         self, group: Group, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        conn = HTTPConnection(scope)
-        principal = self._principal_id(conn) if group == "api" else None
-        key = ("principal", principal) if principal else ("ip", client_ip(conn))
+        principal = self._plain_bearer(scope) if group == "api" else None
+        if principal is not None:
+            key = ("principal", principal.id)
+        else:
+            conn = HTTPConnection(scope)
+            principal_id = self._principal_id(conn) if group == "api" else None
+            key = ("principal", principal_id) if principal_id else ("ip", client_ip(conn))
         decision = await self.limits.hit(group, *key)
         if not decision.allowed:
             await self._block(group, decision, scope, receive, send)
             return
+        if principal is not None and self.share_principal:
+            # What require() and AuthMiddleware would find for this request: the same
+            # token, verified the same way (below), so the route does not verify it again.
+            scope[PRINCIPAL_KEY] = principal
         await self.app(scope, receive, _with_headers(send, decision))
+
+    def _plain_bearer(self, scope: Scope) -> Principal | None:
+        """The common case without building a connection: one ``Bearer`` header, nothing else.
+
+        The Principal ``authenticate_connection`` would give for this request: no query
+        string (a token there is refused), no cookie (a second credential is refused), one
+        ``Authorization: Bearer`` header, no device check and a token not bound to a DPoP
+        key (its proof is checked by the route). Anything else returns None and takes the
+        general path, which keys by principal id only.
+        """
+        authenticator = self.authenticator
+        if authenticator is None or authenticator.needs_device or scope.get("query_string"):
+            return None
+        token = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if token is not None or value[:7].lower() != b"bearer ":
+                    return None
+                token = value[7:].strip()
+            elif name == b"cookie":
+                return None
+        if not token:
+            return None
+        try:
+            principal = authenticator.authenticate(token.decode("latin-1"), report=False)
+        except AuthgateError:
+            return None
+        return principal if principal.jkt is None else None
 
     def _principal_id(self, conn: HTTPConnection) -> str | None:
         """The verified principal's id, or None: an invalid token is limited by IP."""
@@ -177,10 +219,22 @@ class RateLimitMiddleware:
         await response(scope, receive, send)
 
 
+_RATELIMIT_NAMES = (b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset")
+
+
 def _with_headers(send: Send, decision: Decision) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            MutableHeaders(scope=message).update(decision.headers)
+            headers = list(message.get("headers", ()))
+            if any(name.lower() in _RATELIMIT_NAMES for name, _ in headers):
+                MutableHeaders(raw=headers).update(decision.headers)  # replace the route's
+            else:
+                headers += (
+                    (b"ratelimit-limit", str(decision.limit).encode()),
+                    (b"ratelimit-remaining", str(decision.remaining).encode()),
+                    (b"ratelimit-reset", str(decision.reset_after).encode()),
+                )
+            message["headers"] = headers
         await send(message)
 
     return wrapped

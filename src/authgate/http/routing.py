@@ -7,9 +7,17 @@ its routes (``/auth/login`` -> ``auth``) and answers "no match" at once for a re
 whose first segment is none of them. A user's route then costs what it costs on a bare
 FastAPI app plus one set lookup, however many routes authgate has.
 
-The segments are computed from the routes themselves (rebuilt when they change). A
-route whose first segment is dynamic (``/{name}``) or of an unknown kind turns the gate
-off: matching stays correct, only slower.
+Inside, the same table sends a request only to the included routers that serve its
+first segment (``/api/ai/chat`` tries the two ``/api`` routers, not the fifteen before
+them). FastAPI (0.12x and later) matches an included router's routes once to choose it
+and again to run it, and re-derives its candidates on every call; trying one segment's
+routers instead of all of them is most of a request's routing cost. With a FastAPI
+without included-router contexts, only the gate applies.
+
+The segments are computed from the routes themselves (rebuilt when this router's routes
+change, and otherwise at most once a second). A route whose first segment is dynamic
+(``/{name}``) or of an unknown kind turns the gate and the table off: matching stays
+correct, only slower.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any
 from fastapi import routing
 from fastapi.routing import APIRouter
 from starlette.routing import BaseRoute, Match, Mount
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 __all__ = ["PrefixRouter", "first_segment", "route_path"]
 
@@ -49,12 +57,50 @@ class PrefixRouter(APIRouter):
         self._gate: frozenset[str] | None = None
         self._gate_for: tuple[int, int] = (-1, -1)
         self._recheck_at = 0.0
+        # Per inclusion (FastAPI's included-router object): first segment -> the
+        # included routers serving it, in order; None when it cannot be built.
+        self._tables: dict[int, tuple[Any, Any, dict[str, tuple[Any, ...]] | None]] = {}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         gate = self.gate()
-        if gate is not None and first_segment(route_path(scope)) not in gate:
+        segment = first_segment(route_path(scope))
+        if gate is not None and segment not in gate:
             return Match.NONE, {}
-        return super().matches(scope)
+        candidates = self._candidates(scope, segment)
+        if candidates is None:
+            return super().matches(scope)
+        match = _first_match(candidates, scope)[0]
+        return match, {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        candidates = self._candidates(scope, first_segment(route_path(scope)))
+        if candidates is not None:
+            candidate = _first_match(candidates, scope)[1]
+            if candidate is not None:
+                # What FastAPI does with a selected included router (its child scope
+                # is empty): the included router applies its context and runs.
+                await candidate.handle(scope, receive, send)
+                return
+        await super().handle(scope, receive, send)
+
+    def _candidates(self, scope: Scope, segment: str) -> tuple[Any, ...] | None:
+        """The included routers that may serve ``segment``, or None to let FastAPI match."""
+        if self.gate() is None:
+            return None
+        included = _included_router(scope)
+        if included is None or getattr(included, "original_router", None) is not self:
+            return None
+        entry = self._tables.get(id(included))
+        if entry is None or entry[0] is not included or entry[1] is not self._gate:
+            entry = (included, self._gate, _segment_table(included))
+            if len(self._tables) >= 64:
+                self._tables.clear()
+            self._tables[id(included)] = entry
+        table = entry[2]
+        if table is None:
+            return None
+        candidates: tuple[Any, ...] = table.get(segment, ())
+        return candidates
 
     def gate(self) -> frozenset[str] | None:
         """The first segments this router serves; None when any path might match.
@@ -72,6 +118,56 @@ class PrefixRouter(APIRouter):
                 self._gate = _segments(self)
                 self._gate_for = version
         return self._gate
+
+
+def _included_router(scope: Scope) -> Any:
+    lookup = getattr(routing, "_get_scope_included_router", None)
+    return lookup(scope) if callable(lookup) else None
+
+
+def _segment_table(included: Any) -> dict[str, tuple[Any, ...]] | None:
+    """First segment -> the included routers (with their contexts) that serve it."""
+    included_type = getattr(routing, "_IncludedRouter", None)
+    candidates = getattr(included, "effective_candidates", None)
+    if included_type is None or not callable(candidates):
+        return None
+    table: dict[str, list[Any]] = {}
+    for candidate in candidates():
+        if not isinstance(candidate, included_type):
+            return None  # a route of its own: FastAPI matches those
+        segments = _segments_of(candidate)
+        if segments is None:
+            return None
+        for segment in segments:
+            table.setdefault(segment, []).append(candidate)
+    return {segment: tuple(routers) for segment, routers in table.items()}
+
+
+def _segments_of(candidate: Any) -> set[str] | None:
+    segments: set[str] = set()
+    for context in candidate.effective_route_contexts():
+        path = _path_of(context.original_route, context)
+        if path is None or not path.startswith("/"):
+            return None
+        segment = first_segment(path)
+        if "{" in segment or (isinstance(context.original_route, Mount) and not segment):
+            return None
+        segments.add(segment)
+    return segments
+
+
+def _first_match(candidates: tuple[Any, ...], scope: Scope) -> tuple[Match, Any]:
+    """FastAPI's order: the first full match, else the first partial one (a 405)."""
+    partial = None
+    for candidate in candidates:
+        match = candidate.matches(scope)[0]
+        if match is Match.FULL:
+            return match, candidate
+        if match is Match.PARTIAL and partial is None:
+            partial = candidate
+    if partial is not None:
+        return Match.PARTIAL, partial
+    return Match.NONE, None
 
 
 def _routes_version(router: APIRouter) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "ADD_AUDIT",
     "GrantSession",
     "GrantUser",
+    "NewRefreshToken",
     "PostgresRotation",
     "RefreshRotation",
     "Rotation",
@@ -70,6 +71,17 @@ class GrantUser:
     roles: list[str]
     is_active: bool
     email_verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewRefreshToken:
+    """The row of a replacement refresh token (status ``active``), without the ORM."""
+
+    jti: str
+    token_hash: str
+    session_id: str
+    issued_at: int
+    expires_at: int
 
 
 def _table(model: type[Base]) -> Table:
@@ -163,7 +175,7 @@ class Rotation(Protocol):
         *,
         jti: str,
         token_hash: str,
-        replacement: RefreshToken,
+        replacement: NewRefreshToken,
         now: int,
         audit: AuditEntry,
         spent_at: float | None = None,
@@ -185,7 +197,7 @@ class RefreshRotation:
         *,
         jti: str,
         token_hash: str,
-        replacement: RefreshToken,
+        replacement: NewRefreshToken,
         now: int,
         audit: AuditEntry,
         spent_at: float | None = None,
@@ -212,7 +224,7 @@ def _rotate(
     *,
     jti: str,
     token_hash: str,
-    replacement: RefreshToken,
+    replacement: NewRefreshToken,
     now: int,
     spent_at: float,
     audit: AuditEntry,
@@ -232,12 +244,12 @@ def _rotate(
     return _outcome(None if row is None else row._mapping, token_hash, now)
 
 
-def _token_columns(token: RefreshToken) -> dict[str, Any]:
+def _token_columns(token: NewRefreshToken) -> dict[str, Any]:
     return {
         "jti": token.jti,
         "token_hash": token.token_hash,
         "session_id": token.session_id,
-        "status": token.status,
+        "status": "active",
         "issued_at": token.issued_at,
         "expires_at": token.expires_at,
     }
@@ -355,7 +367,7 @@ class PostgresRotation:
         *,
         jti: str,
         token_hash: str,
-        replacement: RefreshToken,
+        replacement: NewRefreshToken,
         now: int,
         audit: AuditEntry,
         spent_at: float | None = None,

@@ -181,7 +181,8 @@ class SqlStore:
                 grant = await read_grant(conn, session_id=session_id, user_id=user_id)
                 yield RefreshRotation(conn, grant)
                 return
-            driver: Any = (await conn.get_raw_connection()).driver_connection
+            # Checked out already (Engine.connect): no await, unlike get_raw_connection().
+            driver: Any = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
             try:
                 grant = await read_grant_pg(driver, session_id=session_id, user_id=user_id)
                 yield PostgresRotation(driver, grant)

@@ -202,3 +202,27 @@ async def test_concurrent_rotations_of_one_token_have_exactly_one_winner(
     assert len(await audit_events(backend, "token.refresh_race")) == 7
     rows = await _refresh_token_rows(runtime_of(backend).store.engine)
     assert sorted(status for _, status in rows) == ["active", "rotated"]
+
+
+async def test_a_spent_token_changes_nothing_about_the_session(
+    backend: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """The loser of a race (the token already spent, inside the grace) writes nothing:
+    no replacement, no ``token.refresh`` event, and the session's last use stays the
+    winner's (on PostgreSQL the session is stamped only when the token is claimable)."""
+    engine = runtime_of(backend).store.engine
+    await register(client)
+    pair = await login(client)
+    clock.advance(10)
+    won = await client.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]})
+    assert won.status_code == 200, won.text
+    last_used = await _last_used(engine, pair["sessionId"])
+    rows = await _refresh_token_rows(engine)
+    clock.advance(1)  # inside the 2 s grace: refused as a race, the session kept
+
+    lost = await client.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]})
+    assert lost.status_code == 401
+    assert await _last_used(engine, pair["sessionId"]) == last_used
+    assert await _refresh_token_rows(engine) == rows
+    assert len(await audit_events(backend, "token.refresh")) == 1
+    assert len(await audit_events(backend, "token.refresh_race")) == 1

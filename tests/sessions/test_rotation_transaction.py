@@ -141,28 +141,51 @@ async def test_a_failed_rotation_writes_nothing_and_the_token_stays_unspent(
     assert len(await audit_events(backend, "token.refresh")) == 1
 
 
-async def test_a_rotation_checks_out_one_connection_and_commits_once(backend: FastAPI) -> None:
+async def test_a_rotation_checks_out_one_connection_and_commits_once(
+    backend: FastAPI, database_url: str | None
+) -> None:
+    """SQLite: one transaction. PostgreSQL: the grant read, then one statement that does
+    every write (atomic on its own), run by asyncpg outside any transaction block."""
     runtime = runtime_of(backend)
     user = await runtime.users.register("ada@example.com", PASSWORD)
     pair = await runtime.auth.start_session(user, DEVICE)
     engine = runtime_of(backend).store.engine.sync_engine
     seen: list[str] = []
+    queries: list[str] = []
 
-    def checkout(*_: Any) -> None:
+    def log_query(record: Any) -> None:
+        queries.append(" ".join(record.query.split()))
+
+    def checkout(dbapi_connection: Any, *_: Any) -> None:
         seen.append("checkout")
+        if database_url is not None:
+            dbapi_connection.driver_connection.add_query_logger(log_query)
+
+    def checkin(dbapi_connection: Any, *_: Any) -> None:
+        if database_url is not None:
+            dbapi_connection.driver_connection.remove_query_logger(log_query)
 
     def commit(*_: Any) -> None:
         seen.append("commit")
 
     event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
     event.listen(engine, "commit", commit)
     try:
         new = await runtime.auth.refresh(pair.refresh.token, DEVICE)
     finally:
         event.remove(engine.pool, "checkout", checkout)
+        event.remove(engine.pool, "checkin", checkin)
         event.remove(engine, "commit", commit)
     assert new.session_id == pair.session_id
-    assert seen == ["checkout", "commit"]
+    if database_url is None:
+        assert seen == ["checkout", "commit"]
+        return
+    assert seen == ["checkout"]
+    assert len(queries) == 2, queries
+    assert queries[0].startswith("SELECT s.id")
+    assert queries[1].startswith("WITH touched AS ( UPDATE sessions")
+    assert "INSERT INTO audit_events" in queries[1]
 
 
 async def test_concurrent_rotations_of_one_token_have_exactly_one_winner(
@@ -179,3 +202,27 @@ async def test_concurrent_rotations_of_one_token_have_exactly_one_winner(
     assert len(await audit_events(backend, "token.refresh_race")) == 7
     rows = await _refresh_token_rows(runtime_of(backend).store.engine)
     assert sorted(status for _, status in rows) == ["active", "rotated"]
+
+
+async def test_a_spent_token_changes_nothing_about_the_session(
+    backend: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """The loser of a race (the token already spent, inside the grace) writes nothing:
+    no replacement, no ``token.refresh`` event, and the session's last use stays the
+    winner's (on PostgreSQL the session is stamped only when the token is claimable)."""
+    engine = runtime_of(backend).store.engine
+    await register(client)
+    pair = await login(client)
+    clock.advance(10)
+    won = await client.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]})
+    assert won.status_code == 200, won.text
+    last_used = await _last_used(engine, pair["sessionId"])
+    rows = await _refresh_token_rows(engine)
+    clock.advance(1)  # inside the 2 s grace: refused as a race, the session kept
+
+    lost = await client.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]})
+    assert lost.status_code == 401
+    assert await _last_used(engine, pair["sessionId"]) == last_used
+    assert await _refresh_token_rows(engine) == rows
+    assert len(await audit_events(backend, "token.refresh")) == 1
+    assert len(await audit_events(backend, "token.refresh_race")) == 1

@@ -27,7 +27,13 @@ __all__ = [
 PRINCIPAL_KEY = "authgate.principal"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """The app's Runtime, as a dependency: ``async`` so that FastAPI calls it in the event
+    loop (a plain ``def`` dependency is sent to a worker thread on every request)."""
+    return _runtime(request)
+
+
+def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.authgate
     return runtime
 
@@ -81,7 +87,7 @@ def require(
     async def dependency(request: Request) -> Principal:
         principal = request.scope.get(PRINCIPAL_KEY)
         if not isinstance(principal, Principal):
-            runtime = get_runtime(request)
+            runtime = _runtime(request)
             principal = await authenticate_request(
                 request,
                 runtime.authenticator,
@@ -94,7 +100,7 @@ def require(
             raise PermissionDeniedError(missing)
         _check_caller(principal, delegation, agents)
         if mfa or max_age is not None:
-            check_authentication(principal, get_runtime(request).clock(), mfa, max_age)
+            check_authentication(principal, _runtime(request).clock(), mfa, max_age)
         return principal
 
     return dependency

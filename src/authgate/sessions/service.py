@@ -32,7 +32,7 @@ from authgate.storage.models import RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
 from authgate.storage.revocation_events import RevocationEvents
 from authgate.storage.revocations import RevocationList
-from authgate.storage.rotation import GrantSession, GrantUser
+from authgate.storage.rotation import GrantSession, GrantUser, NewRefreshToken
 from authgate.storage.store import SqlStore
 from authgate.tokens.claims import AccessClaims, RefreshClaims
 from authgate.tokens.issuer import SECOND_FACTORS, IssuedToken, TokenIssuer
@@ -172,7 +172,13 @@ class AuthService:
             outcome = await rotation.rotate(
                 jti=claims.jti,
                 token_hash=hash_token(token),
-                replacement=self._refresh_row(replacement, session.id),
+                replacement=NewRefreshToken(
+                    jti=replacement.jti,
+                    token_hash=hash_token(replacement.token),
+                    session_id=session.id,
+                    issued_at=replacement.issued_at,
+                    expires_at=replacement.expires_at,
+                ),
                 now=now,
                 audit=entry,
                 spent_at=spent_at,

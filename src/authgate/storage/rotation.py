@@ -1,16 +1,22 @@
-"""Refresh rotation (RFC 9700 s4.14.2) as one transaction on one connection.
+"""Refresh rotation (RFC 9700 s4.14.2): the grant read, then one atomic write.
 
-The hottest write path, so it skips the ORM's unit of work: Core statements built once
-at import, run on a plain connection, with plain rows in and out. A rotation reads the
-grant (session and user, one join), then stamps the session's last use, claims the
-presented token with a conditional UPDATE, writes the replacement and the audit event,
-and commits: all of it or none.
+The hottest write path, so it skips the ORM's unit of work. A rotation reads the grant
+(session and user, one join), then stamps the session's last use, claims the presented
+token with a conditional UPDATE, writes the replacement and the audit event: all of it
+or none.
+
+On PostgreSQL (asyncpg) that is two statements and two round trips on one connection,
+run by the driver itself (``PostgresRotation``): the grant read, then one statement
+whose data-modifying CTEs (PostgreSQL manual, 7.8.4) do the four writes, atomic as any
+single statement is. Elsewhere (SQLite) it is one transaction of Core statements built
+once at import (``RefreshRotation``).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,7 +27,10 @@ __all__ = [
     "ADD_AUDIT",
     "GrantSession",
     "GrantUser",
+    "NewRefreshToken",
+    "PostgresRotation",
     "RefreshRotation",
+    "Rotation",
     "RotationOutcome",
     "read_grant",
 ]
@@ -62,6 +71,17 @@ class GrantUser:
     roles: list[str]
     is_active: bool
     email_verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewRefreshToken:
+    """The row of a replacement refresh token (status ``active``), without the ORM."""
+
+    jti: str
+    token_hash: str
+    session_id: str
+    issued_at: int
+    expires_at: int
 
 
 def _table(model: type[Base]) -> Table:
@@ -145,6 +165,23 @@ async def read_grant(
     return session, user
 
 
+class Rotation(Protocol):
+    """One rotation: ``grant`` as read when it began, ``rotate`` to finish it."""
+
+    grant: tuple[GrantSession, GrantUser] | None
+
+    async def rotate(
+        self,
+        *,
+        jti: str,
+        token_hash: str,
+        replacement: NewRefreshToken,
+        now: int,
+        audit: AuditEntry,
+        spent_at: float | None = None,
+    ) -> RotationOutcome: ...
+
+
 class RefreshRotation:
     """One rotation: ``grant`` as read when it began, ``rotate`` to finish it.
 
@@ -160,7 +197,7 @@ class RefreshRotation:
         *,
         jti: str,
         token_hash: str,
-        replacement: RefreshToken,
+        replacement: NewRefreshToken,
         now: int,
         audit: AuditEntry,
         spent_at: float | None = None,
@@ -187,7 +224,7 @@ def _rotate(
     *,
     jti: str,
     token_hash: str,
-    replacement: RefreshToken,
+    replacement: NewRefreshToken,
     now: int,
     spent_at: float,
     audit: AuditEntry,
@@ -204,19 +241,15 @@ def _rotate(
     conn.rollback()  # release the write locks before looking at why
     row = conn.execute(_TOKEN_STATE, {"jti": jti}).first()
     conn.rollback()
-    if row is None or row.token_hash != token_hash or row.expires_at <= now:
-        return RotationOutcome("unknown")
-    if row.status == "rotated":
-        return RotationOutcome("reused", row.session_id, row.rotated_at)
-    return RotationOutcome("revoked", row.session_id)
+    return _outcome(None if row is None else row._mapping, token_hash, now)
 
 
-def _token_columns(token: RefreshToken) -> dict[str, Any]:
+def _token_columns(token: NewRefreshToken) -> dict[str, Any]:
     return {
         "jti": token.jti,
         "token_hash": token.token_hash,
         "session_id": token.session_id,
-        "status": token.status,
+        "status": "active",
         "issued_at": token.issued_at,
         "expires_at": token.expires_at,
     }
@@ -224,3 +257,142 @@ def _token_columns(token: RefreshToken) -> dict[str, Any]:
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0))
+
+
+def _outcome(row: Any, token_hash: str, now: int) -> RotationOutcome:
+    """Why a token could not be claimed, from its row (None if there is none)."""
+    if row is None or row["token_hash"] != token_hash or row["expires_at"] <= now:
+        return RotationOutcome("unknown")
+    if row["status"] == "rotated":
+        return RotationOutcome("reused", row["session_id"], row["rotated_at"])
+    return RotationOutcome("revoked", row["session_id"])
+
+
+class Driver(Protocol):
+    """The few asyncpg ``Connection`` methods a rotation uses (asyncpg is optional)."""
+
+    async def fetchrow(self, query: str, *args: Any) -> Any: ...
+
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+
+# PostgreSQL's own SQL, prepared once per connection by asyncpg (its statement cache).
+_PG_GRANT = (
+    "SELECT s.id, s.kind, s.actor, s.scopes, s.device_fingerprint, s.expires_at, "
+    "s.revoked_at, s.created_at, s.amr, s.mfa_at, "
+    "u.id AS user_id, u.email, u.roles, u.is_active, u.email_verified "
+    "FROM sessions AS s JOIN users AS u ON u.id = s.user_id "
+    "WHERE s.id = $1 AND u.id = $2"
+)
+# $1 session, $2 now, $3/$4 the presented token's jti and hash, $5 the exact time it is
+# spent; $6-$9 the replacement; $10-$15 the audit event.
+#
+# ``touched`` locks the session row before ``claimed`` locks the token row (claimed reads
+# touched, so it runs after it), the order revoking uses, so the two cannot deadlock.
+# ``touched`` stamps the session only if the token is claimable in this statement's
+# snapshot: a token already spent or revoked changes nothing. The claim is the arbiter
+# under concurrency: its WHERE is checked again on the newest row version once the lock
+# is held (READ COMMITTED), so of several requests presenting one token exactly one
+# claims it. The replacement and the audit event are written only with a claim.
+_PG_ROTATE = """
+WITH touched AS (
+    UPDATE sessions SET last_used_at = $2
+    WHERE id = $1 AND EXISTS (
+        SELECT 1 FROM refresh_tokens
+        WHERE jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2
+    )
+    RETURNING id
+), claimed AS (
+    UPDATE refresh_tokens SET status = 'rotated', rotated_at = $5
+    WHERE jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2
+        AND EXISTS (SELECT 1 FROM touched)
+    RETURNING session_id
+), added AS (
+    INSERT INTO refresh_tokens (jti, token_hash, session_id, status, issued_at, expires_at)
+    SELECT $6::varchar, $7::varchar, session_id, 'active', $8::bigint, $9::bigint
+    FROM claimed
+), audited AS (
+    INSERT INTO audit_events (at, event, user_id, session_id, ip, user_agent, detail)
+    SELECT $10::bigint, $11::varchar, $12::varchar, $13::varchar, $14::varchar,
+        $15::varchar, $16::json
+    FROM claimed
+)
+SELECT count(*) FROM claimed
+"""
+_PG_SPENT_STATE = (
+    "SELECT session_id, token_hash, status, expires_at, rotated_at "
+    "FROM refresh_tokens WHERE jti = $1"
+)
+
+
+async def read_grant_pg(
+    driver: Driver, *, session_id: str, user_id: str
+) -> tuple[GrantSession, GrantUser] | None:
+    """``read_grant`` on PostgreSQL, by the driver itself (no transaction: one statement)."""
+    row = await driver.fetchrow(_PG_GRANT, session_id, user_id)
+    if row is None:
+        return None
+    session = GrantSession(
+        id=row["id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        actor=row["actor"],
+        scopes=row["scopes"],
+        device_fingerprint=row["device_fingerprint"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        created_at=row["created_at"],
+        amr=row["amr"],
+        mfa_at=row["mfa_at"],
+    )
+    user = GrantUser(
+        row["user_id"], row["email"], row["roles"], row["is_active"], bool(row["email_verified"])
+    )
+    return session, user
+
+
+class PostgresRotation:
+    """``RefreshRotation`` on PostgreSQL: the writes are one statement, one round trip.
+
+    Statements run outside any transaction block, so each one commits on its own;
+    nothing is written before ``rotate``, and ``rotate`` writes all or nothing.
+    """
+
+    def __init__(self, driver: Driver, grant: tuple[GrantSession, GrantUser] | None):
+        self._driver = driver
+        self.grant = grant
+
+    async def rotate(
+        self,
+        *,
+        jti: str,
+        token_hash: str,
+        replacement: NewRefreshToken,
+        now: int,
+        audit: AuditEntry,
+        spent_at: float | None = None,
+    ) -> RotationOutcome:
+        """As ``RefreshRotation.rotate``."""
+        claimed = await self._driver.fetchval(
+            _PG_ROTATE,
+            replacement.session_id,
+            now,
+            jti,
+            token_hash,
+            float(now) if spent_at is None else spent_at,
+            replacement.jti,
+            replacement.token_hash,
+            replacement.issued_at,
+            replacement.expires_at,
+            audit.at,
+            audit.event,
+            audit.user_id,
+            audit.session_id,
+            audit.ip,
+            audit.user_agent,
+            # As SQLAlchemy's JSON type writes it: None is JSON null.
+            json.dumps(audit.detail),
+        )
+        if claimed == 1:
+            return RotationOutcome("rotated", replacement.session_id)
+        return _outcome(await self._driver.fetchrow(_PG_SPENT_STATE, jti), token_hash, now)

@@ -30,7 +30,15 @@ from authgate.storage.models import (
     User,
 )
 from authgate.storage.outage import is_unavailable
-from authgate.storage.rotation import ADD_AUDIT, RefreshRotation, RotationOutcome, read_grant
+from authgate.storage.rotation import (
+    ADD_AUDIT,
+    PostgresRotation,
+    RefreshRotation,
+    Rotation,
+    RotationOutcome,
+    read_grant,
+    read_grant_pg,
+)
 
 __all__ = ["RotationOutcome", "SqlStore", "guarded_session", "is_unavailable"]
 
@@ -58,6 +66,8 @@ def guarded_session(
 class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # asyncpg runs the refresh rotation's statements itself (storage/rotation.py).
+        self._asyncpg = engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
 
     async def close(self) -> None:
@@ -161,16 +171,28 @@ class SqlStore:
             return (await db.execute(query)).scalars().all()
 
     @asynccontextmanager
-    async def refresh_rotation(
-        self, *, session_id: str, user_id: str
-    ) -> AsyncIterator[RefreshRotation]:
+    async def refresh_rotation(self, *, session_id: str, user_id: str) -> AsyncIterator[Rotation]:
         """Read a refresh token's session and user and hold the connection for ``rotate``.
 
-        Leaving the block without ``rotate`` rolls back; nothing is half written.
+        Leaving the block without ``rotate`` writes nothing; nothing is half written.
         """
         async with self._conn() as conn:
-            grant = await read_grant(conn, session_id=session_id, user_id=user_id)
-            yield RefreshRotation(conn, grant)
+            if not self._asyncpg:
+                grant = await read_grant(conn, session_id=session_id, user_id=user_id)
+                yield RefreshRotation(conn, grant)
+                return
+            # Checked out already (Engine.connect): no await, unlike get_raw_connection().
+            driver: Any = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            try:
+                grant = await read_grant_pg(driver, session_id=session_id, user_id=user_id)
+                yield PostgresRotation(driver, grant)
+            except Exception as exc:
+                # The driver's own errors: a connection lost on the way is a 503, and the
+                # pool must not hand it out again.
+                if driver.is_closed():
+                    await conn.invalidate(exc)
+                    raise StorageUnavailableError("database") from exc
+                raise
 
     async def revoke_sessions(
         self, session_ids: Sequence[str], reason: str, now: int, *, until: int | None = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -56,9 +56,6 @@ class Stack:
     agent: tuple[str, str] = field(repr=False)  # the guide's "Pay bot"
     reader: tuple[str, str] = field(repr=False)  # another agent of the user's, to read
     user_id: str
-
-    def run_agent(self) -> subprocess.Popen[str]:
-        return run_pay_agent(self.server.url, self.payments.url, self.agent)
 
     def payments_made(self) -> int:
         """The payments server's state: how many payments it made (its MCP tool
@@ -102,6 +99,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
+def run_agent(stack: Stack) -> Iterator[Callable[[], subprocess.Popen[str]]]:
+    """Starts the guide's agent command; none outlives its test, even a failed one."""
+    started: list[subprocess.Popen[str]] = []
+
+    def run() -> subprocess.Popen[str]:
+        started.append(run_pay_agent(stack.server.url, stack.payments.url, stack.agent))
+        return started[-1]
+
+    yield run
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.fixture
 def account(browser: Browser, stack: Stack) -> Iterator[Page]:
     """The user signed in, ``/account`` open, nothing waiting yet."""
     with watched_contexts(browser, stack.server.url) as new_context:
@@ -114,10 +127,10 @@ def account(browser: Browser, stack: Stack) -> Iterator[Page]:
 
 
 def test_the_user_approves_on_the_open_account_page_and_the_agent_pays_once(
-    stack: Stack, account: Page
+    stack: Stack, account: Page, run_agent: Callable[[], subprocess.Popen[str]]
 ) -> None:
     before, calls = stack.payments_made(), len(stack.payments.calls("POST", "/payments"))
-    agent = stack.run_agent()
+    agent = run_agent()
     asked = asked_line(agent)
     message = asked.removeprefix(f"Asked {EMAIL}: ")
     assert re.fullmatch(r"Pay 40 EUR to ACME \(code [0-9A-F]{4}\)", message), asked
@@ -160,10 +173,10 @@ def test_the_user_approves_on_the_open_account_page_and_the_agent_pays_once(
 
 
 def test_the_user_denies_and_the_agent_reports_it_and_pays_nothing(
-    stack: Stack, account: Page
+    stack: Stack, account: Page, run_agent: Callable[[], subprocess.Popen[str]]
 ) -> None:
     before, calls = stack.payments_made(), len(stack.payments.calls("POST", "/payments"))
-    agent = stack.run_agent()
+    agent = run_agent()
     message = asked_line(agent).removeprefix(f"Asked {EMAIL}: ")
 
     shown = account.locator("[data-approval-id]")
@@ -171,6 +184,7 @@ def test_the_user_denies_and_the_agent_reports_it_and_pays_nothing(
     assert still_the_same_document(account)
     shown.get_by_role("button", name="Deny").click()
     expect(account.locator(".notice")).to_contain_text("Denied")
+    expect(shown).to_have_count(0)
 
     code, out, err = finish(agent)
     assert code == 1, out

@@ -12,7 +12,6 @@ DPoP-bound approval without its proof, an MCP call with and without approval.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +28,15 @@ from tests.approvals.stack import (
     approving_authgate,
     decide,
     delegate,
+    finish,
     login,
     mcp_call,
     payments_server,
     register_resource,
+    run_pay_agent,
 )
 from tests.processes import free_port
-from tests.resource.stack import ROOT, Authgate
+from tests.resource.stack import Authgate
 
 pytestmark = pytest.mark.e2e
 
@@ -99,26 +100,8 @@ def agent(stack: Stack) -> CibaAgent:
 
 
 def run_agent(stack: Stack, agent: CibaAgent, *extra: str) -> subprocess.Popen[str]:
-    env = {
-        **{k: v for k, v in stack.server.env.items() if not k.startswith("AUTHGATE_")},
-        "AUTHGATE_URL": stack.server.url,
-        "PAYMENTS_URL": stack.payments.url,
-        "AGENT_CLIENT_ID": agent.client_id,
-        "AGENT_CLIENT_SECRET": agent.secret,
-    }
-    args = ["--user", EMAIL, "--amount", "40", "--currency", "EUR", "--to", "ACME", *extra]
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "pay_agent.py"), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    out, err = process.communicate(timeout=60)
-    return process.returncode, out, err
+    """The example agent, run as docs/approvals.md tells a reader to run it."""
+    return run_pay_agent(stack.server.url, stack.payments.url, agent.auth, *extra)
 
 
 # The example agent, poll and ping

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,9 +56,10 @@ class ContextFactory(Protocol):
     def __call__(self, **options: Any) -> BrowserContext: ...
 
 
-@pytest.fixture
-def new_context(browser: Browser, server: LiveServer) -> Iterator[ContextFactory]:
-    """Fresh browser profiles (separate cookie jars); CSP violations fail the test."""
+@contextmanager
+def watched_contexts(browser: Browser, base_url: str) -> Iterator[ContextFactory]:
+    """Fresh browser profiles (separate cookie jars) on ``base_url``, closed at the end;
+    CSP violations fail the test. For the in-thread server and for ``authgate serve``."""
     contexts: list[BrowserContext] = []
     problems: list[str] = []
 
@@ -69,16 +71,24 @@ def new_context(browser: Browser, server: LiveServer) -> Iterator[ContextFactory
             problems.append(text)
 
     def factory(**options: Any) -> BrowserContext:
-        context = browser.new_context(**{"base_url": server.url, **options})
+        context = browser.new_context(**{"base_url": base_url, **options})
         context.set_default_timeout(10_000)
         context.on("console", watch)
         contexts.append(context)
         return context
 
-    yield factory
-    for context in contexts:
-        context.close()
+    try:
+        yield factory
+    finally:
+        for context in contexts:
+            context.close()
     assert problems == [], f"browser console errors: {problems}"
+
+
+@pytest.fixture
+def new_context(browser: Browser, server: LiveServer) -> Iterator[ContextFactory]:
+    with watched_contexts(browser, server.url) as factory:
+        yield factory
 
 
 @pytest.fixture

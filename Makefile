@@ -31,7 +31,16 @@ $(OAUTH_SERVER)/node_modules/.installed: $(OAUTH_SERVER)/package-lock.json
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test chromium $(OAUTH_SERVER)/node_modules/.installed
+install-test: $(VENV)/.installed-test chromium $(BIN)/promtool $(OAUTH_SERVER)/node_modules/.installed
+
+# promtool checks the alert rules (tests/deploy): taken out of Debian's prometheus package
+# into the venv, so no Prometheus server is installed or started.
+$(BIN)/promtool: | $(BIN)/python
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+		(apt-get download -qq prometheus 2>/dev/null || \
+			(apt-get update -qq && apt-get download -qq prometheus 2>/dev/null)) && \
+		dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool && \
+		mv usr/bin/promtool $(CURDIR)/$@ && cd / && rm -rf $$tmp
 
 run: install
 	@echo "authgate on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from authgate.http.app import create_app
+from authgate.statedir import prepare_sqlite_file
+from authgate.storage.database import create_engine
+from authgate.storage.migrate import upgrade
 from authgate.testing import FrozenClock, client_for, lifespan, make_settings
 
 PASSWORD = "correct horse battery staple"
@@ -19,10 +24,38 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+async def _migrate(database: Path) -> None:
+    prepare_sqlite_file(database)
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database at the head revision, made once per test process.
+
+    Each test's state directory starts with a copy, so the migrations run once per
+    process instead of once per test; tests/storage/test_migrations.py runs them for
+    real on empty databases.
+    """
+    database = tmp_path_factory.mktemp("template") / "authgate.db"
+    asyncio.run(_migrate(database))
+    return database
+
+
 @pytest.fixture
-def settings_factory(tmp_path: Path) -> Callable[..., Any]:
+def settings_factory(tmp_path: Path, migrated_sqlite: Path) -> Callable[..., Any]:
     def factory(**overrides: Any) -> Any:
-        return make_settings(tmp_path, **overrides)
+        settings = make_settings(tmp_path, **overrides)
+        database = tmp_path / "authgate.db"
+        fresh = settings.database_url is None and settings.state_dir == tmp_path
+        if fresh and settings.migrate_on_start and not database.exists():
+            shutil.copyfile(migrated_sqlite, database)
+            database.chmod(0o600)
+        return settings
 
     return factory
 

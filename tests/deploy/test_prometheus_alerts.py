@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,11 @@ def test_alerts_cover_reuse_and_failure_spikes() -> None:
     assert 'outcome="failure"' in exprs["AuthgateLoginFailureSpike"]
 
 
-PROMTOOL = shutil.which("promtool")
+# `make install-test` puts Debian's promtool beside the venv's python.
+_BESIDE_PYTHON = Path(sys.executable).with_name("promtool")
+PROMTOOL = shutil.which("promtool") or (str(_BESIDE_PYTHON) if _BESIDE_PYTHON.exists() else None)
 needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not installed (Debian: apt-get install prometheus)"
+    PROMTOOL is None, reason="promtool not installed (make install-test puts it in .venv/bin)"
 )
 
 

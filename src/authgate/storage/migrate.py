@@ -9,6 +9,7 @@ the same time. Every change to ``storage/models.py`` needs a revision
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,7 +42,10 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest revision shipped in the package (read once: the scripts are files of
+    the installed package; ``autogenerate_revision`` forgets it when it writes one)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -72,6 +76,9 @@ def _upgrade(connection: Connection, target: str) -> None:
 
 async def upgrade(engine: AsyncEngine, target: str = "head") -> str | None:
     """Apply every pending migration in one transaction; return the new revision."""
+    # At head already (every restart): one query instead of loading every script.
+    if target == "head" and (current := await current_revision(engine)) == head_revision():
+        return current
     async with _reachable(), engine.begin() as conn:
         await conn.run_sync(_upgrade, target)
     return await current_revision(engine)
@@ -93,5 +100,8 @@ def _revision(connection: Connection, message: str) -> Any:
 
 async def autogenerate_revision(engine: AsyncEngine, message: str) -> Any:
     """Write a new revision file from the difference between the models and ``engine``."""
-    async with engine.begin() as conn:
-        return await conn.run_sync(_revision, message)
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(_revision, message)
+    finally:
+        head_revision.cache_clear()

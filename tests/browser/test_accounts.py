@@ -195,6 +195,32 @@ def test_a_passkey_is_the_second_factor_after_the_password(
     assert sorted(sessions[0].amr or []) == ["hwk", "pwd"]
 
 
+def test_passkey_buttons_stay_disabled_until_their_script_runs(
+    browser: Browser, page: Page, server_port: int
+) -> None:
+    """A click before passkeys.js attached (or with script off) would post an empty form
+    and land on a bare JSON error: the buttons are rendered disabled and the script
+    enables them."""
+    sign_up(page)
+    add = page.get_by_role("button", name="Add a passkey")
+    expect(add).to_be_enabled()
+    plain = browser.new_context(
+        base_url=f"http://localhost:{server_port}", java_script_enabled=False
+    )
+    try:
+        without = plain.new_page()
+        without.goto("/login")
+        expect(without.get_by_role("button", name="Use a passkey")).to_be_disabled()
+        plain.add_cookies(page.context.cookies())
+        without.goto("/account")
+        expect(without.get_by_role("button", name="Add a passkey")).to_be_disabled()
+    finally:
+        plain.close()
+    sign_out(page)
+    page.goto("/login")
+    expect(page.get_by_role("button", name="Use a passkey")).to_be_enabled()
+
+
 def _user_id(server: LiveServer) -> str:
     user = server.call(server.runtime.store.user_by_email("ada@example.com"))
     assert user is not None

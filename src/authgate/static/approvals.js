@@ -203,4 +203,6 @@ for (const form of document.querySelectorAll("[data-passkey-step-up]")) {
     report(form, "Waiting for your passkey…");
     approveWithPasskey(form).catch((error) => report(form, error.message));
   });
+  // Rendered disabled: without this script the form would post nothing usable.
+  for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = false;
 }

@@ -54,5 +54,7 @@ for (const [selector, action] of [["[data-passkey-login]", signIn], ["[data-pass
       report(form, "Waiting for your passkey…");
       action(form).catch((error) => report(form, error.message));
     });
+    // Rendered disabled: without this script the form would post nothing usable.
+    for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = false;
   }
 }

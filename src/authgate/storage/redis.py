@@ -234,24 +234,39 @@ class RedisRevocationFeed:
                 await asyncio.wait_for(pubsub.aclose(), timeout=2)  # type: ignore[no-untyped-call]
 
     async def _listen(self, pubsub: Any, beat: Heartbeat) -> None:
+        """Follow the channel; any reply Redis sends proves it alive.
+
+        The reply to the liveness PING is read as a raw reply, not through redis-py's
+        ``get_message``: on RESP3 (redis-py's default protocol since 8) a PING on a
+        subscribed connection is answered with a plain string, which ``get_message``
+        drops as if it were a subscribe confirmation, so the PONG was never seen and a
+        healthy subscription was torn down as hung after every ``poll_interval +
+        liveness_timeout`` without a revocation. The connection is declared hung only
+        when a PING has gone unanswered for ``liveness_timeout``.
+        """
         last_seen = time.monotonic()
-        pinged = False
+        pinged_at: float | None = None
         while True:
             beat()
-            message = await pubsub.get_message(timeout=self._poll)
+            wait = self._poll
+            if pinged_at is not None:  # no longer than the PONG has left
+                wait = min(wait, max(0.0, pinged_at + self._liveness - time.monotonic()))
+            reply = await pubsub.parse_response(block=False, timeout=wait)
             now = time.monotonic()
-            if message is not None:
-                last_seen, pinged = now, False
-                if message.get("type") == "message":
-                    self._apply(message.get("data"))
-            silent = now - last_seen
-            if silent > self._poll + self._liveness:
+            if reply is not None:
+                last_seen, pinged_at = now, None
+                if not isinstance(reply, str | bytes):  # a bare string is the PONG (RESP3)
+                    message = await pubsub.handle_message(reply, ignore_subscribe_messages=True)
+                    if message is not None and message.get("type") == "message":
+                        self._apply(message.get("data"))
+            elif pinged_at is not None and now - pinged_at >= self._liveness:
                 raise SubscriptionHungError()
-            self._local.confirm_current(self._max_staleness)
-            if silent >= self._poll and not pinged:
+            if now - last_seen <= self._poll + self._liveness:
+                self._local.confirm_current(self._max_staleness)
+            if now - last_seen >= self._poll and pinged_at is None:
                 # Any reply proves Redis alive; a hung one never sends the PONG.
                 await asyncio.wait_for(pubsub.ping(_PING), self._liveness)
-                pinged = True
+                pinged_at = time.monotonic()
 
     def _apply(self, data: Any) -> None:
         try:

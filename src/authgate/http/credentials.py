@@ -14,6 +14,7 @@ from typing import Literal
 
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from authgate.devices import DeviceInfo
 from authgate.errors import MalformedTokenError, MultipleCredentialsError, TokenInUrlError
@@ -25,12 +26,30 @@ __all__ = [
     "device_info",
     "extract_credential",
     "extract_token",
+    "plain_bearer",
     "refresh_cookie_name",
 ]
 
 _SCHEMES: dict[str, Literal["bearer", "dpop"]] = {"bearer": "bearer", "dpop": "dpop"}
 #: The lower-case ``Authorization`` schemes that carry an access token.
 ACCESS_TOKEN_SCHEMES = frozenset(_SCHEMES)
+
+
+def plain_bearer(scope: Scope) -> str | None:
+    """The token of the common case read straight from the ASGI scope: exactly one
+    ``Authorization: Bearer`` header, no cookie, no query string. None for anything else,
+    which must take ``extract_credential``'s full path with every rule."""
+    if scope.get("query_string"):
+        return None
+    token = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if token is not None or value[:7].lower() != b"bearer ":
+                return None
+            token = value[7:].strip()
+        elif name == b"cookie":
+            return None
+    return token.decode("latin-1") if token else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.agents.dpop import DPoPVerifier
 from authgate.errors import AuthgateError, InvalidRequestError, PermissionDeniedError
-from authgate.http.credentials import access_cookie_name
+from authgate.http.credentials import access_cookie_name, plain_bearer
 from authgate.http.dependencies import PRINCIPAL_KEY
 from authgate.http.error_responses import error_response
 from authgate.http.sender import authenticate_connection
@@ -106,19 +106,12 @@ class AuthMiddleware:
         headers, a DPoP-bound token, device checks) returns None and takes the full path,
         which applies every rule; in the common case both give the same Principal.
         """
-        if scope.get("query_string") or self._device:
+        if self._device:
             return None
-        token = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                if token is not None or value[:7].lower() != b"bearer ":
-                    return None
-                token = value[7:].strip()
-            elif name == b"cookie":
-                return None
-        if not token:
+        token = plain_bearer(scope)
+        if token is None:
             return None
-        principal = self.authenticator.authenticate(token.decode("latin-1"))
+        principal = self.authenticator.authenticate(token)
         return principal if principal.jkt is None else None
 
     def _match(self, path: str) -> frozenset[str] | None:

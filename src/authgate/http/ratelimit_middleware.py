@@ -22,7 +22,7 @@ from authgate import jsonlimits
 from authgate.accounts.users import normalise_email
 from authgate.audit import AuditTrail
 from authgate.errors import AuthgateError
-from authgate.http.credentials import client_ip, device_info, extract_credential
+from authgate.http.credentials import client_ip, device_info, extract_credential, plain_bearer
 from authgate.http.dependencies import PRINCIPAL_KEY
 from authgate.http.error_responses import unavailable_response
 from authgate.principal import Principal
@@ -127,20 +127,13 @@ class RateLimitMiddleware:
         general path, which keys by principal id only.
         """
         authenticator = self.authenticator
-        if authenticator is None or authenticator.needs_device or scope.get("query_string"):
+        if authenticator is None or authenticator.needs_device:
             return None
-        token = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                if token is not None or value[:7].lower() != b"bearer ":
-                    return None
-                token = value[7:].strip()
-            elif name == b"cookie":
-                return None
-        if not token:
+        token = plain_bearer(scope)
+        if token is None:
             return None
         try:
-            principal = authenticator.authenticate(token.decode("latin-1"), report=False)
+            principal = authenticator.authenticate(token, report=False)
         except AuthgateError:
             return None
         return principal if principal.jkt is None else None

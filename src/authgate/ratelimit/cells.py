@@ -9,10 +9,15 @@ instances share exact counts. Times are integer microseconds of the caller's clo
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authgate.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from authgate.ratelimit.pipelined import PipelinedRedis
 
 __all__ = ["MemoryCells", "RedisCells", "Slot", "Verdict"]
 
@@ -170,28 +175,17 @@ class RedisCells:
 
     def __init__(self, url: str, *, timeout: float) -> None:
         try:
-            from redis.asyncio import Redis
-            from redis.backoff import NoBackoff
-            from redis.exceptions import ConnectionError as RedisConnectionError
-            from redis.retry import Retry
+            from authgate.ratelimit.pipelined import PipelinedRedis
         except ImportError as exc:
             raise ConfigurationError(
                 "AUTHGATE_REDIS_URL needs the redis extra: pip install 'authgate[redis]'"
             ) from exc
-        self._client: Any = Redis.from_url(
-            url.removeprefix("async+"),
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            # Once on a fresh connection when a pooled one is dead (Redis restarted or
-            # closed it), never after a timeout: a hung server would only hang again.
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            decode_responses=True,
-        )
-        self._take = self._client.register_script(_TAKE)
-        self._give_back = self._client.register_script(_GIVE_BACK)
+        self._redis = PipelinedRedis(url.removeprefix("async+"), timeout=timeout)
+        self._take = _Script(_TAKE)
+        self._give_back = _Script(_GIVE_BACK)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._redis.close()
 
     async def take(
         self, slots: tuple[Slot, ...], now: int, *, cost: int, known: str | None = None
@@ -200,7 +194,7 @@ class RedisCells:
         args: list[Any] = [now, cost, len(slots)]
         for slot in slots:
             args += [slot.interval, slot.window, int(slot.spare_known)]
-        reply = await self._take(keys=keys, args=args)
+        reply = await self._take.run(self._redis, keys, args)
         refused = int(reply[0])
         tats = tuple(int(reply[2 + 2 * i]) for i in range(len(slots)))
         active = tuple(slot for i, slot in enumerate(slots) if int(reply[3 + 2 * i]))
@@ -208,18 +202,43 @@ class RedisCells:
         return Verdict(now, tats, refused - 1 if refused else None, counted)
 
     async def take_one(self, slot: Slot, now: int, *, cost: int) -> Verdict:
-        return await self.take((slot,), now, cost=cost)
+        reply = await self._take.run(
+            self._redis, (slot.name,), (now, cost, 1, slot.interval, slot.window, 0)
+        )
+        refused = int(reply[0])
+        counted = (slot,) if refused == 0 and cost else ()
+        return Verdict(now, (int(reply[2]),), 0 if refused else None, counted)
 
     async def give_back(self, slots: tuple[Slot, ...]) -> None:
-        await self._give_back(
-            keys=[slot.name for slot in slots], args=[slot.interval for slot in slots]
+        await self._give_back.run(
+            self._redis, [slot.name for slot in slots], [slot.interval for slot in slots]
         )
 
     async def mark(self, name: str, ttl_seconds: int, now: int) -> None:
-        await self._client.set(name, "1", ex=ttl_seconds)
+        await self._redis.call("SET", name, "1", "EX", ttl_seconds)
 
     async def marked(self, name: str, now: int) -> bool:
-        return bool(await self._client.exists(name))
+        return bool(await self._redis.call("EXISTS", name))
 
     async def mark_once(self, name: str, ttl_seconds: int, now: int) -> bool:
-        return bool(await self._client.set(name, "1", ex=ttl_seconds, nx=True))
+        return await self._redis.call("SET", name, "1", "EX", ttl_seconds, "NX") is not None
+
+
+class _Script:
+    """A Lua script called by its SHA1 (``EVALSHA``), sent whole once Redis lacks it."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        # Redis names a cached script by the SHA1 of its source.
+        self._sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def run(self, redis: PipelinedRedis, keys: Sequence[str], args: Sequence[int]) -> Any:
+        from authgate.ratelimit.pipelined import RedisReplyError
+
+        try:
+            return await redis.call("EVALSHA", self._sha, len(keys), *keys, *args)
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        # Redis restarted or flushed its script cache: EVAL runs it and caches it again.
+        return await redis.call("EVAL", self._source, len(keys), *keys, *args)

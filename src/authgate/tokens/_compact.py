@@ -10,6 +10,11 @@ The fast path only ever *accepts*. Anything else, including every invalid token,
 returns ``None`` and goes to the strict joserfc path, which decides and raises. A
 differential test (``tests/tokens/test_fastpath_differential.py``) checks that both
 paths accept exactly the same tokens with the same claims.
+
+``CompactHS256.sign`` is the issuing side: it writes byte for byte what
+``joserfc.jwt.encode`` writes for authgate's header and the same claims, without
+joserfc's per-call header checks, key lookup and JSON encoder construction. Its own
+differential test (``tests/tokens/test_sign_differential.py``) compares the two.
 """
 
 from __future__ import annotations
@@ -47,9 +52,16 @@ _V = TypeVar("_V")
 # other endings, and so do we.
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
+# The payload JSON joserfc writes (joserfc._rfc7519.claims.convert_claims), built once:
+# json.dumps with non-default arguments builds a new encoder on every call.
+_PAYLOAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 class CompactHS256:
-    """Accepts exactly authgate's compact HS256 tokens of one ``typ``; ``None`` for the rest."""
+    """Accepts exactly authgate's compact HS256 tokens of one ``typ``; ``None`` for the rest.
+
+    Also signs claims into that exact format (``sign``).
+    """
 
     def __init__(
         self, *, secret: str | bytes, typ: str, algorithm: str = "HS256", kid: str | None = None
@@ -60,6 +72,9 @@ class CompactHS256:
         self._prefix = header_segment(raw, typ, algorithm, kid) + "."
         self._skip = len(self._prefix)
         self._mac = hmac.new(raw, digestmod=hashlib.sha256)
+        # For signing: the MAC state after the header segment, which every token shares.
+        self._signing_mac = self._mac.copy()
+        self._signing_mac.update(self._prefix.encode("ascii"))
         # joserfc refuses payload segments over its registry's limit before anything else.
         self._max_payload = JWSRegistry.max_payload_length
 
@@ -88,6 +103,23 @@ class CompactHS256:
         if not isinstance(claims, dict) or not within_depth(raw, claims):
             return None
         return claims
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """The token ``joserfc.jwt.encode`` makes of this header and ``claims``, byte for byte.
+
+        The payload is joserfc's JSON (``ensure_ascii=False``, no spaces, UTF-8, so a lone
+        surrogate raises ``UnicodeEncodeError`` as it does there) in unpadded base64url,
+        and the signature the unpadded base64url HMAC-SHA256 of the signing input
+        (RFC 7515 s5.1, s7.1). Unlike joserfc, ``datetime`` values of ``exp``, ``iat`` and
+        ``nbf`` are not converted (a ``TypeError``): authgate's claims are plain JSON.
+        ``tests/tokens/test_sign_differential.py`` checks the output against joserfc's.
+        """
+        payload = base64.urlsafe_b64encode(_PAYLOAD_ENCODER.encode(claims).encode("utf-8"))
+        payload = payload.rstrip(b"=")
+        mac = self._signing_mac.copy()
+        mac.update(payload)
+        signature = base64.urlsafe_b64encode(mac.digest())[:_HS256_SIGNATURE_CHARS]
+        return self._prefix + payload.decode("ascii") + "." + signature.decode("ascii")
 
 
 def header_segment(secret: str | bytes, typ: str, algorithm: str, kid: str | None = None) -> str:

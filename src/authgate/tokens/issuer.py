@@ -3,6 +3,9 @@
 Access tokens are signed by the key ring's current signer (HS256 with
 ``JWT_ACCESS_SECRET``, or the key store's active asymmetric key); refresh tokens by the
 refresh secret. Every header names its ``kid``.
+
+HS256 tokens are signed by the compact fast path (``CompactHS256.sign``), which writes
+exactly what joserfc writes; asymmetric keys go through joserfc.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
+from joserfc.jwk import OctKey
 
 from authgate.clock import Clock, system_clock
 from authgate.keys.keyring import KeySource, RingKey, resolve_keys
+from authgate.tokens._compact import CompactHS256
 from authgate.tokens.claims import ACCESS_TYP, REFRESH_TYP
 
 __all__ = ["SECOND_FACTORS", "IssuedToken", "TokenIssuer", "acr_for", "token_header"]
@@ -44,6 +49,18 @@ def token_header(key: RingKey, typ: str) -> dict[str, str]:
     return {"alg": key.alg, "typ": typ, "kid": key.kid}
 
 
+def _compact_signer(key: RingKey, header: dict[str, str]) -> CompactHS256 | None:
+    """The fast signer for an HS256 key, or None: joserfc signs with this key."""
+    if key.alg != "HS256" or not isinstance(key.key, OctKey):
+        return None
+    # Once per key, joserfc signs with the key object itself: whatever it refuses about
+    # the key (its use, alg or key_ops, an empty secret) raises here as it would on every
+    # call, and a signer that would not write joserfc's exact bytes is not used.
+    expected = jwt.encode(header, {}, key.key, algorithms=[key.alg])
+    signer = CompactHS256(secret=key.key.raw_value, typ=header["typ"], kid=key.kid)
+    return signer if signer.sign({}) == expected else None
+
+
 class TokenIssuer:
     def __init__(
         self,
@@ -65,6 +82,10 @@ class TokenIssuer:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self._clock = clock
+        # typ -> (the key last signed with, its fast signer or None). The ring's signer can
+        # change at runtime (a reload after rotation), so each call checks the key's
+        # identity; one entry per typ, so old keys are not kept.
+        self._signers: dict[str, tuple[RingKey, CompactHS256 | None]] = {}
 
     def issue_access(
         self,
@@ -146,5 +167,17 @@ class TokenIssuer:
         jti = secrets.token_urlsafe(16)
         claims = {"iss": self._issuer, "aud": self._audience} | claims
         claims |= {"iat": now, "exp": exp, "jti": jti}
-        token = jwt.encode(header, claims, key.key, algorithms=[key.alg])
+        signer = self._signer(key, header)
+        if signer is not None:
+            token = signer.sign(claims)
+        else:
+            token = jwt.encode(header, claims, key.key, algorithms=[key.alg])
         return IssuedToken(token=token, jti=jti, issued_at=now, expires_at=exp)
+
+    def _signer(self, key: RingKey, header: dict[str, str]) -> CompactHS256 | None:
+        entry = self._signers.get(header["typ"])
+        if entry is not None and entry[0] is key:
+            return entry[1]
+        signer = _compact_signer(key, header)
+        self._signers[header["typ"]] = (key, signer)
+        return signer

@@ -173,6 +173,7 @@ async def test_a_rotation_checks_out_one_connection_and_commits_once(
     event.listen(engine, "commit", commit)
     try:
         new = await runtime.auth.refresh(pair.refresh.token, DEVICE)
+        await asyncio.sleep(0)  # asyncpg hands query records to loggers with call_soon
     finally:
         event.remove(engine.pool, "checkout", checkout)
         event.remove(engine.pool, "checkin", checkin)

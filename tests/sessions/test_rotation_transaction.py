@@ -144,8 +144,10 @@ async def test_a_failed_rotation_writes_nothing_and_the_token_stays_unspent(
 async def test_a_rotation_checks_out_one_connection_and_commits_once(
     backend: FastAPI, database_url: str | None
 ) -> None:
-    """SQLite: one transaction. PostgreSQL: the grant read, then one statement that does
-    every write (atomic on its own), run by asyncpg outside any transaction block."""
+    """SQLite: one transaction. PostgreSQL: one statement that reads the grant and does
+    every write (atomic on its own), run by asyncpg outside any transaction block; the
+    two-statement form for a session the instance has not seen is in
+    test_one_round_trip.py."""
     runtime = runtime_of(backend)
     user = await runtime.users.register("ada@example.com", PASSWORD)
     pair = await runtime.auth.start_session(user, DEVICE)
@@ -183,10 +185,10 @@ async def test_a_rotation_checks_out_one_connection_and_commits_once(
         assert seen == ["checkout", "commit"]
         return
     assert seen == ["checkout"]
-    assert len(queries) == 2, queries
-    assert queries[0].startswith("SELECT s.id")
-    assert queries[1].startswith("WITH touched AS ( UPDATE sessions")
-    assert "INSERT INTO audit_events" in queries[1]
+    assert len(queries) == 1, queries
+    assert queries[0].startswith("WITH live AS ( SELECT s.id")
+    assert "UPDATE refresh_tokens SET status = 'rotated'" in queries[0]
+    assert "INSERT INTO audit_events" in queries[0]
 
 
 async def test_concurrent_rotations_of_one_token_have_exactly_one_winner(

@@ -28,11 +28,11 @@ from authgate.errors import (
 from authgate.scopes import is_vault_scope
 from authgate.sessions.revoker import Revoker
 from authgate.storage.memory import LocalRevocationFeed
-from authgate.storage.models import RefreshToken, Session, User
+from authgate.storage.models import AuditEntry, RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
 from authgate.storage.revocation_events import RevocationEvents
 from authgate.storage.revocations import RevocationList
-from authgate.storage.rotation import GrantSession, GrantUser, NewRefreshToken
+from authgate.storage.rotation import GrantSession, GrantUser, NewRefreshToken, RotationOutcome
 from authgate.storage.store import SqlStore
 from authgate.tokens.claims import AccessClaims, RefreshClaims
 from authgate.tokens.issuer import SECOND_FACTORS, IssuedToken, TokenIssuer
@@ -44,6 +44,19 @@ __all__ = ["GRANT", "AccessMinter", "AuthService", "TokenPair", "hash_token"]
 #: (authgate.authserver): its access tokens are for a resource, minted only there.
 GRANT = "grant"
 #: Mints the access token of a rotation: (user, session, DPoP thumbprint) -> token.
+#: Sessions whose fixed columns are kept for one-round-trip rotations (per process).
+_FIXED_MAX = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class _FixedColumns:
+    """The columns of a session a replacement refresh token depends on; never updated."""
+
+    user_id: str
+    expires_at: int
+    device_fingerprint: str
+
+
 AccessMinter = Callable[[GrantUser, GrantSession, "str | None"], IssuedToken]
 
 
@@ -99,6 +112,9 @@ class AuthService:
         self._resource_verifiers = dict(resource_verifiers or {})
         # Called after each revocation is stored (the runtime nudges its feed follower).
         self.on_revoked: Callable[[], None] | None = None
+        # Session id -> the columns a replacement refresh token is made of, which never
+        # change after the session is created: lets a rotation be one round trip.
+        self._fixed: dict[str, _FixedColumns] = {}
 
         self.revoker = Revoker(
             store=store,
@@ -139,6 +155,7 @@ class AuthService:
         )
         refresh = self._issue_refresh(user.id, session)
         await self._store.add_session(session, self._refresh_row(refresh, session.id))
+        self._remember(session)
         await self._audit.record(
             "login.success", user_id=user.id, session_id=session.id, device=device, amr=amr
         )
@@ -160,6 +177,29 @@ class AuthService:
         await self._check_binding(claims, device, client_id)
         spent_at = self._clock()  # exact: the reuse grace is measured from it
         now = int(spent_at)
+        fixed = (
+            self._fixed.get(claims.session_id) if self._store.rotates_in_one_round_trip else None
+        )
+        if fixed is not None and fixed.user_id == claims.sub:
+            session, user, replacement, entry, outcome = await self._rotate_known(
+                claims, token, fixed, device, now, spent_at
+            )
+        else:
+            session, user, replacement, entry, outcome = await self._rotate(
+                claims, token, device, now, spent_at
+            )
+        if outcome.status == "reused":
+            await self._on_reuse(claims, device, outcome.rotated_at)
+        if outcome.status != "rotated":
+            raise RefreshTokenError()
+        self._audit.announce(entry)
+        issue = mint if mint is not None else self._issue_access
+        return TokenPair(issue(user, session, jkt), replacement, session.id)
+
+    async def _rotate(
+        self, claims: RefreshClaims, token: str, device: DeviceInfo, now: int, spent_at: float
+    ) -> tuple[GrantSession, GrantUser, IssuedToken, AuditEntry, RotationOutcome]:
+        """Read the grant, then sign the replacement and write: two round trips."""
         # One connection, one transaction: read the grant, then claim the token and write
         # its replacement and the audit event together, or nothing at all.
         rotating = self._store.refresh_rotation(session_id=claims.session_id, user_id=claims.sub)
@@ -172,24 +212,66 @@ class AuthService:
             outcome = await rotation.rotate(
                 jti=claims.jti,
                 token_hash=hash_token(token),
-                replacement=NewRefreshToken(
-                    jti=replacement.jti,
-                    token_hash=hash_token(replacement.token),
-                    session_id=session.id,
-                    issued_at=replacement.issued_at,
-                    expires_at=replacement.expires_at,
-                ),
+                replacement=self._replacement_row(replacement, session.id),
                 now=now,
                 audit=entry,
                 spent_at=spent_at,
             )
-        if outcome.status == "reused":
-            await self._on_reuse(claims, device, outcome.rotated_at)
-        if outcome.status != "rotated":
-            raise RefreshTokenError()
-        self._audit.announce(entry)
-        issue = mint if mint is not None else self._issue_access
-        return TokenPair(issue(user, session, jkt), replacement, session.id)
+        self._remember(session)
+        return session, user, replacement, entry, outcome
+
+    async def _rotate_known(
+        self,
+        claims: RefreshClaims,
+        token: str,
+        fixed: _FixedColumns,
+        device: DeviceInfo,
+        now: int,
+        spent_at: float,
+    ) -> tuple[GrantSession, GrantUser, IssuedToken, AuditEntry, RotationOutcome]:
+        """A session seen before: its replacement depends only on columns that never
+        change, so it is signed first and the grant read joins the writes (one round
+        trip). The database writes only for a live grant; the same checks then run here."""
+        replacement = self._issuer.issue_refresh(
+            user_id=fixed.user_id,
+            session_id=claims.session_id,
+            device_fingerprint=fixed.device_fingerprint,
+            not_after=fixed.expires_at,
+        )
+        entry = self._audit.entry(
+            "token.refresh", user_id=fixed.user_id, session_id=claims.session_id, device=device
+        )
+        grant, outcome = await self._store.grant_and_rotate(
+            user_id=claims.sub,
+            jti=claims.jti,
+            token_hash=hash_token(token),
+            replacement=self._replacement_row(replacement, claims.session_id),
+            now=now,
+            audit=entry,
+            spent_at=spent_at,
+        )
+        session, user = self._live_grant(grant, now)
+        return session, user, replacement, entry, outcome
+
+    @staticmethod
+    def _replacement_row(token: IssuedToken, session_id: str) -> NewRefreshToken:
+        return NewRefreshToken(
+            jti=token.jti,
+            token_hash=hash_token(token.token),
+            session_id=session_id,
+            issued_at=token.issued_at,
+            expires_at=token.expires_at,
+        )
+
+    def _remember(self, session: Session | GrantSession) -> None:
+        """Keep the session's fixed columns for its next rotation (bounded: ids are many)."""
+        if not self._store.rotates_in_one_round_trip:
+            return
+        if len(self._fixed) >= _FIXED_MAX:
+            self._fixed.clear()
+        self._fixed[session.id] = _FixedColumns(
+            session.user_id, session.expires_at, session.device_fingerprint
+        )
 
     async def start_delegation(
         self,
@@ -222,6 +304,7 @@ class AuthService:
         )
         refresh = self._issue_refresh(user.id, session)
         await self._store.add_session(session, self._refresh_row(refresh, session.id))
+        self._remember(session)
         await self._audit.record(
             "delegation.created",
             user_id=user.id,

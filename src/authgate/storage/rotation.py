@@ -8,8 +8,11 @@ or none.
 On PostgreSQL (asyncpg) that is two statements and two round trips on one connection,
 run by the driver itself (``PostgresRotation``): the grant read, then one statement
 whose data-modifying CTEs (PostgreSQL manual, 7.8.4) do the four writes, atomic as any
-single statement is. Elsewhere (SQLite) it is one transaction of Core statements built
-once at import (``RefreshRotation``).
+single statement is. When the caller already knows the session's fixed columns (its
+absolute expiry caps the replacement's ``exp``, so the replacement can be signed before
+the grant is read), the read joins the writes in one statement and one round trip
+(``grant_and_rotate_pg``). Elsewhere (SQLite) it is one transaction of Core statements
+built once at import (``RefreshRotation``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "RefreshRotation",
     "Rotation",
     "RotationOutcome",
+    "grant_and_rotate_pg",
     "read_grant",
 ]
 
@@ -319,6 +323,45 @@ WITH touched AS (
 )
 SELECT count(*) FROM claimed
 """
+# The grant read and the writes in one statement, for a session whose fixed columns the
+# caller already knows (its absolute expiry, which the replacement's ``exp`` is capped
+# by): one round trip instead of two. $1-$16 as in _PG_ROTATE, $17 the user. ``live`` is
+# the grant as _PG_GRANT reads it; the writes happen only if it is live (not revoked, not
+# expired, its user active: the checks ``AuthService`` makes on the row it gets back),
+# so a refusal writes nothing. The claim stays the arbiter, as above.
+_PG_GRANT_AND_ROTATE = """
+WITH live AS (
+    SELECT s.id, s.kind, s.actor, s.scopes, s.device_fingerprint, s.expires_at,
+        s.revoked_at, s.created_at, s.amr, s.mfa_at,
+        u.id AS user_id, u.email, u.roles, u.is_active, u.email_verified
+    FROM sessions AS s JOIN users AS u ON u.id = s.user_id
+    WHERE s.id = $1 AND u.id = $17
+), touched AS (
+    UPDATE sessions SET last_used_at = $2
+    WHERE id = $1 AND EXISTS (
+        SELECT 1 FROM live WHERE revoked_at IS NULL AND expires_at > $2 AND is_active
+    ) AND EXISTS (
+        SELECT 1 FROM refresh_tokens
+        WHERE jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2
+    )
+    RETURNING id
+), claimed AS (
+    UPDATE refresh_tokens SET status = 'rotated', rotated_at = $5
+    WHERE jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2
+        AND EXISTS (SELECT 1 FROM touched)
+    RETURNING session_id
+), added AS (
+    INSERT INTO refresh_tokens (jti, token_hash, session_id, status, issued_at, expires_at)
+    SELECT $6::varchar, $7::varchar, session_id, 'active', $8::bigint, $9::bigint
+    FROM claimed
+), audited AS (
+    INSERT INTO audit_events (at, event, user_id, session_id, ip, user_agent, detail)
+    SELECT $10::bigint, $11::varchar, $12::varchar, $13::varchar, $14::varchar,
+        $15::varchar, $16::json
+    FROM claimed
+)
+SELECT live.*, (SELECT count(*) FROM claimed) AS claimed FROM live
+"""
 _PG_SPENT_STATE = (
     "SELECT session_id, token_hash, status, expires_at, rotated_at "
     "FROM refresh_tokens WHERE jti = $1"
@@ -330,8 +373,10 @@ async def read_grant_pg(
 ) -> tuple[GrantSession, GrantUser] | None:
     """``read_grant`` on PostgreSQL, by the driver itself (no transaction: one statement)."""
     row = await driver.fetchrow(_PG_GRANT, session_id, user_id)
-    if row is None:
-        return None
+    return None if row is None else _grant_of(row)
+
+
+def _grant_of(row: Any) -> tuple[GrantSession, GrantUser]:
     session = GrantSession(
         id=row["id"],
         user_id=row["user_id"],
@@ -349,6 +394,69 @@ async def read_grant_pg(
         row["user_id"], row["email"], row["roles"], row["is_active"], bool(row["email_verified"])
     )
     return session, user
+
+
+async def grant_and_rotate_pg(
+    driver: Driver,
+    *,
+    user_id: str,
+    jti: str,
+    token_hash: str,
+    replacement: NewRefreshToken,
+    now: int,
+    audit: AuditEntry,
+    spent_at: float | None = None,
+) -> tuple[tuple[GrantSession, GrantUser] | None, RotationOutcome]:
+    """The grant and the rotation in one round trip (``_PG_GRANT_AND_ROTATE``).
+
+    The grant comes back as it was read, live or not; nothing was written unless it was
+    live. The outcome is ``rotated`` only if the token was claimed.
+    """
+    row = await driver.fetchrow(
+        _PG_GRANT_AND_ROTATE,
+        *_rotate_args(jti, token_hash, replacement, now, audit, spent_at),
+        user_id,
+    )
+    if row is None:
+        return None, RotationOutcome("unknown")
+    grant = _grant_of(row)
+    if row["claimed"] == 1:
+        return grant, RotationOutcome("rotated", replacement.session_id)
+    return grant, await _spent_state(driver, jti, token_hash, now)
+
+
+def _rotate_args(
+    jti: str,
+    token_hash: str,
+    replacement: NewRefreshToken,
+    now: int,
+    audit: AuditEntry,
+    spent_at: float | None,
+) -> tuple[Any, ...]:
+    """$1-$16 of ``_PG_ROTATE`` and ``_PG_GRANT_AND_ROTATE``."""
+    return (
+        replacement.session_id,
+        now,
+        jti,
+        token_hash,
+        float(now) if spent_at is None else spent_at,
+        replacement.jti,
+        replacement.token_hash,
+        replacement.issued_at,
+        replacement.expires_at,
+        audit.at,
+        audit.event,
+        audit.user_id,
+        audit.session_id,
+        audit.ip,
+        audit.user_agent,
+        # As SQLAlchemy's JSON type writes it: None is JSON null.
+        json.dumps(audit.detail),
+    )
+
+
+async def _spent_state(driver: Driver, jti: str, token_hash: str, now: int) -> RotationOutcome:
+    return _outcome(await driver.fetchrow(_PG_SPENT_STATE, jti), token_hash, now)
 
 
 class PostgresRotation:
@@ -374,25 +482,8 @@ class PostgresRotation:
     ) -> RotationOutcome:
         """As ``RefreshRotation.rotate``."""
         claimed = await self._driver.fetchval(
-            _PG_ROTATE,
-            replacement.session_id,
-            now,
-            jti,
-            token_hash,
-            float(now) if spent_at is None else spent_at,
-            replacement.jti,
-            replacement.token_hash,
-            replacement.issued_at,
-            replacement.expires_at,
-            audit.at,
-            audit.event,
-            audit.user_id,
-            audit.session_id,
-            audit.ip,
-            audit.user_agent,
-            # As SQLAlchemy's JSON type writes it: None is JSON null.
-            json.dumps(audit.detail),
+            _PG_ROTATE, *_rotate_args(jti, token_hash, replacement, now, audit, spent_at)
         )
         if claimed == 1:
             return RotationOutcome("rotated", replacement.session_id)
-        return _outcome(await self._driver.fetchrow(_PG_SPENT_STATE, jti), token_hash, now)
+        return await _spent_state(self._driver, jti, token_hash, now)

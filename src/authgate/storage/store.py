@@ -33,10 +33,14 @@ from authgate.storage.models import (
 from authgate.storage.outage import is_unavailable
 from authgate.storage.rotation import (
     ADD_AUDIT,
+    GrantSession,
+    GrantUser,
+    NewRefreshToken,
     PostgresRotation,
     RefreshRotation,
     Rotation,
     RotationOutcome,
+    grant_and_rotate_pg,
     read_grant,
     read_grant_pg,
 )
@@ -206,6 +210,39 @@ class SqlStore:
         async with _guarded(_pooled_driver(self.engine)) as driver:
             grant = await read_grant_pg(driver, session_id=session_id, user_id=user_id)
             yield PostgresRotation(driver, grant)
+
+    @property
+    def rotates_in_one_round_trip(self) -> bool:
+        """Whether ``grant_and_rotate`` is available (PostgreSQL through asyncpg)."""
+        return self._asyncpg
+
+    async def grant_and_rotate(
+        self,
+        *,
+        user_id: str,
+        jti: str,
+        token_hash: str,
+        replacement: NewRefreshToken,
+        now: int,
+        audit: AuditEntry,
+        spent_at: float | None = None,
+    ) -> tuple[tuple[GrantSession, GrantUser] | None, RotationOutcome]:
+        """Read the grant and rotate in one statement, writing only if the grant is live.
+
+        For a session whose absolute expiry the caller knows (``replacement`` is signed
+        already); the grant comes back for the caller's own checks.
+        """
+        async with _guarded(_pooled_driver(self.engine)) as driver:
+            return await grant_and_rotate_pg(
+                driver,
+                user_id=user_id,
+                jti=jti,
+                token_hash=token_hash,
+                replacement=replacement,
+                now=now,
+                audit=audit,
+                spent_at=spent_at,
+            )
 
     async def revoke_sessions(
         self, session_ids: Sequence[str], reason: str, now: int, *, until: int | None = None

@@ -23,7 +23,7 @@ from bench.issuing import postgres_and_redis
 
 CHAINS = 16
 PER_CHAIN = 120
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _env(tmp: Path, overrides: dict[str, Any]) -> dict[str, str]:

@@ -15,6 +15,7 @@ reader's view as of ``now``. Events carry ids and times only, never a token.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -43,7 +44,7 @@ async def revocations(request: Request, runtime: RuntimeDep) -> JSONResponse:
         wait = _number(request, "wait", 0, int(runtime.settings.revocation_feed_max_wait))
     except AuthgateError as exc:
         return oauth_error(exc)
-    events, cursor = await _read(runtime, after, wait)
+    events, cursor = await _read(runtime, after, wait, request)
     body = {
         "events": [event.as_json() for event in events],
         "cursor": cursor,
@@ -70,12 +71,32 @@ def _number(request: Request, name: str, default: int, maximum: int) -> int:
     return min(int(values[0]), maximum)
 
 
-async def _read(runtime: Runtime, after: int, wait: int) -> tuple[list[Revocation], int]:
+async def _read(
+    runtime: Runtime, after: int, wait: int, request: Request
+) -> tuple[list[Revocation], int]:
     # Monotonic: the long poll must end after ``wait`` even under a frozen test clock.
     deadline = time.monotonic() + wait
-    while True:
-        events, cursor = await runtime.revocation_events.after(after)
-        remaining = deadline - time.monotonic()
-        if events or cursor != after or remaining <= 0:
-            return events, cursor
-        await runtime.revocation_follower.wait_for_news(remaining)
+    gone: asyncio.Task[None] | None = None
+    try:
+        while True:
+            events, cursor = await runtime.revocation_events.after(after)
+            remaining = deadline - time.monotonic()
+            if events or cursor != after or remaining <= 0:
+                return events, cursor
+            # A reader that hung up ends its poll at once: nothing is held for it, and
+            # a server stopping is not kept waiting for an answer nobody will read.
+            gone = gone or asyncio.ensure_future(_disconnected(request))
+            news = asyncio.ensure_future(runtime.revocation_follower.wait_for_news(remaining))
+            await asyncio.wait((news, gone), return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                news.cancel()
+                return [], after
+    finally:
+        if gone is not None:
+            gone.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Return when the client has gone (the request has no body left to read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     routes.include_router(admin_users.router)
     routes.include_router(passkeys.router)
     pages.install(app, routes)
+    auth.add_refresh_route(app)  # ahead of the gate: see add_refresh_route
     app.include_router(routes)
     apidocs.install(app)
     return app

@@ -11,9 +11,10 @@ answers each connection in order), so they are matched first in, first out.
 Failure is loud and bounded: a call that gets no reply within ``timeout`` closes the
 connection and fails every call waiting on it (a reply that might still come could no
 longer be matched); a connection the server closed fails its waiting calls at once.
-A call that found the connection already dead is tried once more on a fresh one (Redis
-restarted or dropped an idle client); a timeout never is, since a hung server would
-only hang again. The callers (``RateLimits``) then fail closed or open by group.
+A call whose connection was closed under it (Redis restarted or dropped an idle client)
+is tried once more on a fresh one, as redis-py's retry did (a script that ran before the
+close may then count twice, never zero times); a timeout never is, since a hung server
+would only hang again. The callers (``RateLimits``) then fail closed or open by group.
 """
 
 from __future__ import annotations

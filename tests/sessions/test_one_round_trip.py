@@ -109,7 +109,7 @@ async def test_a_session_this_instance_started_rotates_in_one_statement(app: Fas
     new, seen = await rotate_logged(runtime, pair.refresh.token)
     assert new.session_id == pair.session_id
     assert len(seen) == 1, seen
-    assert seen[0].startswith("WITH live AS ( SELECT s.id")
+    assert seen[0].startswith("WITH live AS (SELECT s.id")
     again, seen = await rotate_logged(runtime, new.refresh.token)
     assert len(seen) == 1
     assert again.session_id == pair.session_id
@@ -130,50 +130,25 @@ async def test_another_instance_rotates_in_two_statements_once_then_in_one(
     assert third.session_id == pair.session_id
 
 
-async def test_a_revoked_session_is_refused_and_nothing_is_written(app: FastAPI) -> None:
-    runtime = runtime_of(app)
-    pair = await signed_in(runtime)
-    engine = runtime.store.engine
-    # Revoked behind this instance's back: only the database knows.
-    await sql(engine, "UPDATE sessions SET revoked_at = 1 WHERE id = :id", id=pair.session_id)
-    before = await snapshot(engine)
-    with pytest.raises(RefreshTokenError):
-        await runtime.auth.refresh(pair.refresh.token, DEVICE)
-    assert await snapshot(engine) == before
-
-
-async def test_a_deactivated_user_is_refused_and_nothing_is_written(app: FastAPI) -> None:
-    runtime = runtime_of(app)
-    pair = await signed_in(runtime)
-    engine = runtime.store.engine
-    await sql(engine, "UPDATE users SET is_active = false")
-    before = await snapshot(engine)
-    with pytest.raises(RefreshTokenError):
-        await runtime.auth.refresh(pair.refresh.token, DEVICE)
-    assert await snapshot(engine) == before
-
-
-async def test_a_session_the_database_says_expired_is_refused_and_nothing_is_written(
-    app: FastAPI,
+@pytest.mark.parametrize(
+    "change",
+    [
+        # Revoked behind this instance's back: only the database knows.
+        "UPDATE sessions SET revoked_at = 1 WHERE id = :id",
+        "UPDATE users SET is_active = false",
+        # The instance remembers the original expiry; the database's word decides.
+        "UPDATE sessions SET expires_at = 1 WHERE id = :id",
+        "DELETE FROM sessions WHERE id = :id",
+    ],
+    ids=["revoked", "user-deactivated", "expired", "deleted"],
+)
+async def test_a_grant_no_longer_live_is_refused_and_nothing_is_written(
+    app: FastAPI, change: str
 ) -> None:
     runtime = runtime_of(app)
     pair = await signed_in(runtime)
     engine = runtime.store.engine
-    # The instance remembers the original expiry; the database's word decides.
-    await sql(engine, "UPDATE sessions SET expires_at = 1 WHERE id = :id", id=pair.session_id)
-    before = await snapshot(engine)
-    with pytest.raises(RefreshTokenError):
-        await runtime.auth.refresh(pair.refresh.token, DEVICE)
-    assert await snapshot(engine) == before
-
-
-async def test_a_session_of_a_deleted_user_is_refused_and_nothing_is_written(
-    app: FastAPI,
-) -> None:
-    runtime = runtime_of(app)
-    pair = await signed_in(runtime)
-    engine = runtime.store.engine
-    await sql(engine, "DELETE FROM sessions WHERE id = :id", id=pair.session_id)
+    await sql(engine, change, **({"id": pair.session_id} if ":id" in change else {}))
     before = await snapshot(engine)
     with pytest.raises(RefreshTokenError):
         await runtime.auth.refresh(pair.refresh.token, DEVICE)

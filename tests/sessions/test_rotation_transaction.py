@@ -186,7 +186,7 @@ async def test_a_rotation_checks_out_one_connection_and_commits_once(
         return
     assert seen == ["checkout"]
     assert len(queries) == 1, queries
-    assert queries[0].startswith("WITH live AS ( SELECT s.id")
+    assert queries[0].startswith("WITH live AS (SELECT s.id")
     assert "UPDATE refresh_tokens SET status = 'rotated'" in queries[0]
     assert "INSERT INTO audit_events" in queries[0]
 

@@ -281,13 +281,13 @@ class Driver(Protocol):
 
 
 # PostgreSQL's own SQL, prepared once per connection by asyncpg (its statement cache).
-_PG_GRANT = (
+_PG_GRANT_SELECT = (
     "SELECT s.id, s.kind, s.actor, s.scopes, s.device_fingerprint, s.expires_at, "
     "s.revoked_at, s.created_at, s.amr, s.mfa_at, "
     "u.id AS user_id, u.email, u.roles, u.is_active, u.email_verified "
     "FROM sessions AS s JOIN users AS u ON u.id = s.user_id "
-    "WHERE s.id = $1 AND u.id = $2"
 )
+_PG_GRANT = _PG_GRANT_SELECT + "WHERE s.id = $1 AND u.id = $2"
 # $1 session, $2 now, $3/$4 the presented token's jti and hash, $5 the exact time it is
 # spent; $6-$9 the replacement; $10-$15 the audit event.
 #
@@ -298,70 +298,50 @@ _PG_GRANT = (
 # under concurrency: its WHERE is checked again on the newest row version once the lock
 # is held (READ COMMITTED), so of several requests presenting one token exactly one
 # claims it. The replacement and the audit event are written only with a claim.
-_PG_ROTATE = """
-WITH touched AS (
-    UPDATE sessions SET last_used_at = $2
-    WHERE id = $1 AND EXISTS (
-        SELECT 1 FROM refresh_tokens
-        WHERE jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2
-    )
-    RETURNING id
-), claimed AS (
-    UPDATE refresh_tokens SET status = 'rotated', rotated_at = $5
-    WHERE jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2
-        AND EXISTS (SELECT 1 FROM touched)
-    RETURNING session_id
-), added AS (
-    INSERT INTO refresh_tokens (jti, token_hash, session_id, status, issued_at, expires_at)
-    SELECT $6::varchar, $7::varchar, session_id, 'active', $8::bigint, $9::bigint
-    FROM claimed
-), audited AS (
-    INSERT INTO audit_events (at, event, user_id, session_id, ip, user_agent, detail)
-    SELECT $10::bigint, $11::varchar, $12::varchar, $13::varchar, $14::varchar,
-        $15::varchar, $16::json
-    FROM claimed
+_CLAIMABLE = "jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2"
+# Built from the module's own constants only, never from input (hence the noqa: S608).
+_PG_CLAIM_AND_WRITE = (
+    "claimed AS ("  # noqa: S608
+    " UPDATE refresh_tokens SET status = 'rotated', rotated_at = $5"
+    f" WHERE {_CLAIMABLE} AND EXISTS (SELECT 1 FROM touched)"
+    " RETURNING session_id"
+    "), added AS ("
+    " INSERT INTO refresh_tokens (jti, token_hash, session_id, status, issued_at, expires_at)"
+    " SELECT $6::varchar, $7::varchar, session_id, 'active', $8::bigint, $9::bigint"
+    " FROM claimed"
+    "), audited AS ("
+    " INSERT INTO audit_events (at, event, user_id, session_id, ip, user_agent, detail)"
+    " SELECT $10::bigint, $11::varchar, $12::varchar, $13::varchar, $14::varchar,"
+    " $15::varchar, $16::json"
+    " FROM claimed"
+    ")"
 )
-SELECT count(*) FROM claimed
-"""
+_PG_ROTATE = (
+    "WITH touched AS ("  # noqa: S608
+    " UPDATE sessions SET last_used_at = $2"
+    f" WHERE id = $1 AND EXISTS (SELECT 1 FROM refresh_tokens WHERE {_CLAIMABLE})"
+    " RETURNING id"
+    f"), {_PG_CLAIM_AND_WRITE} "
+    "SELECT count(*) FROM claimed"
+)
 # The grant read and the writes in one statement, for a session whose fixed columns the
 # caller already knows (its absolute expiry, which the replacement's ``exp`` is capped
 # by): one round trip instead of two. $1-$16 as in _PG_ROTATE, $17 the user. ``live`` is
 # the grant as _PG_GRANT reads it; the writes happen only if it is live (not revoked, not
 # expired, its user active: the checks ``AuthService`` makes on the row it gets back),
 # so a refusal writes nothing. The claim stays the arbiter, as above.
-_PG_GRANT_AND_ROTATE = """
-WITH live AS (
-    SELECT s.id, s.kind, s.actor, s.scopes, s.device_fingerprint, s.expires_at,
-        s.revoked_at, s.created_at, s.amr, s.mfa_at,
-        u.id AS user_id, u.email, u.roles, u.is_active, u.email_verified
-    FROM sessions AS s JOIN users AS u ON u.id = s.user_id
-    WHERE s.id = $1 AND u.id = $17
-), touched AS (
-    UPDATE sessions SET last_used_at = $2
-    WHERE id = $1 AND EXISTS (
-        SELECT 1 FROM live WHERE revoked_at IS NULL AND expires_at > $2 AND is_active
-    ) AND EXISTS (
-        SELECT 1 FROM refresh_tokens
-        WHERE jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2
-    )
-    RETURNING id
-), claimed AS (
-    UPDATE refresh_tokens SET status = 'rotated', rotated_at = $5
-    WHERE jti = $3 AND token_hash = $4 AND status = 'active' AND expires_at > $2
-        AND EXISTS (SELECT 1 FROM touched)
-    RETURNING session_id
-), added AS (
-    INSERT INTO refresh_tokens (jti, token_hash, session_id, status, issued_at, expires_at)
-    SELECT $6::varchar, $7::varchar, session_id, 'active', $8::bigint, $9::bigint
-    FROM claimed
-), audited AS (
-    INSERT INTO audit_events (at, event, user_id, session_id, ip, user_agent, detail)
-    SELECT $10::bigint, $11::varchar, $12::varchar, $13::varchar, $14::varchar,
-        $15::varchar, $16::json
-    FROM claimed
+_PG_GRANT_AND_ROTATE = (
+    f"WITH live AS ({_PG_GRANT_SELECT}WHERE s.id = $1 AND u.id = $17"  # noqa: S608
+    "), touched AS ("
+    " UPDATE sessions SET last_used_at = $2"
+    " WHERE id = $1"
+    " AND EXISTS (SELECT 1 FROM live"
+    " WHERE revoked_at IS NULL AND expires_at > $2 AND is_active)"
+    f" AND EXISTS (SELECT 1 FROM refresh_tokens WHERE {_CLAIMABLE})"
+    " RETURNING id"
+    f"), {_PG_CLAIM_AND_WRITE} "
+    "SELECT live.*, (SELECT count(*) FROM claimed) AS claimed FROM live"
 )
-SELECT live.*, (SELECT count(*) FROM claimed) AS claimed FROM live
-"""
 _PG_SPENT_STATE = (
     "SELECT session_id, token_hash, status, expires_at, rotated_at "
     "FROM refresh_tokens WHERE jti = $1"

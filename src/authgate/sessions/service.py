@@ -32,7 +32,7 @@ from authgate.storage.models import AuditEntry, RefreshToken, Session, User
 from authgate.storage.protocols import RevocationFeed
 from authgate.storage.revocation_events import RevocationEvents
 from authgate.storage.revocations import RevocationList
-from authgate.storage.rotation import GrantSession, GrantUser, NewRefreshToken, RotationOutcome
+from authgate.storage.rotation import GrantSession, GrantUser, NewRefreshToken, Spend
 from authgate.storage.store import SqlStore
 from authgate.tokens.claims import AccessClaims, RefreshClaims
 from authgate.tokens.issuer import SECOND_FACTORS, IssuedToken, TokenIssuer
@@ -43,7 +43,6 @@ __all__ = ["GRANT", "AccessMinter", "AuthService", "TokenPair", "hash_token"]
 #: The session kind of an authorization-code grant to a third-party client
 #: (authgate.authserver): its access tokens are for a resource, minted only there.
 GRANT = "grant"
-#: Mints the access token of a rotation: (user, session, DPoP thumbprint) -> token.
 #: Sessions whose fixed columns are kept for one-round-trip rotations (per process).
 _FIXED_MAX = 50_000
 
@@ -52,12 +51,33 @@ _FIXED_MAX = 50_000
 class _FixedColumns:
     """The columns of a session a replacement refresh token depends on; never updated."""
 
+    id: str
     user_id: str
     expires_at: int
     device_fingerprint: str
 
 
+#: Mints the access token of a rotation: (user, session, DPoP thumbprint) -> token.
 AccessMinter = Callable[[GrantUser, GrantSession, "str | None"], IssuedToken]
+
+
+def _spend(
+    claims: RefreshClaims,
+    token: str,
+    replacement: IssuedToken,
+    now: int,
+    audit: AuditEntry,
+    spent_at: float,
+) -> Spend:
+    """The rotation's writes: ``token`` claimed, ``replacement`` stored, ``audit`` kept."""
+    row = NewRefreshToken(
+        jti=replacement.jti,
+        token_hash=hash_token(replacement.token),
+        session_id=claims.session_id,
+        issued_at=replacement.issued_at,
+        expires_at=replacement.expires_at,
+    )
+    return Spend(claims.jti, hash_token(token), row, now, audit, spent_at)
 
 
 def hash_token(token: str) -> str:
@@ -177,17 +197,31 @@ class AuthService:
         await self._check_binding(claims, device, client_id)
         spent_at = self._clock()  # exact: the reuse grace is measured from it
         now = int(spent_at)
-        fixed = (
-            self._fixed.get(claims.session_id) if self._store.rotates_in_one_round_trip else None
+        # The grant read checks that the session and its user are these two.
+        entry = self._audit.entry(
+            "token.refresh", user_id=claims.sub, session_id=claims.session_id, device=device
         )
+        fixed = self._fixed.get(claims.session_id)  # only kept where one round trip exists
         if fixed is not None and fixed.user_id == claims.sub:
-            session, user, replacement, entry, outcome = await self._rotate_known(
-                claims, token, fixed, device, now, spent_at
-            )
+            # A session seen before: its replacement depends only on columns that never
+            # change, so it is signed first and the grant read joins the writes (one round
+            # trip); the database writes only for a live grant, checked again here.
+            replacement = self._issue_refresh(fixed.user_id, fixed)
+            spend = _spend(claims, token, replacement, now, entry, spent_at)
+            grant, outcome = await self._store.grant_and_rotate(user_id=claims.sub, spend=spend)
+            session, user = self._live_grant(grant, now)
         else:
-            session, user, replacement, entry, outcome = await self._rotate(
-                claims, token, device, now, spent_at
+            # One connection, one transaction: read the grant, then claim the token and
+            # write its replacement and the audit event together, or nothing at all.
+            rotating = self._store.refresh_rotation(
+                session_id=claims.session_id, user_id=claims.sub
             )
+            async with rotating as rotation:
+                session, user = self._live_grant(rotation.grant, now)
+                replacement = self._issue_refresh(user.id, session)
+                spend = _spend(claims, token, replacement, now, entry, spent_at)
+                outcome = await rotation.rotate(spend)
+            self._remember(session)
         if outcome.status == "reused":
             await self._on_reuse(claims, device, outcome.rotated_at)
         if outcome.status != "rotated":
@@ -196,73 +230,6 @@ class AuthService:
         issue = mint if mint is not None else self._issue_access
         return TokenPair(issue(user, session, jkt), replacement, session.id)
 
-    async def _rotate(
-        self, claims: RefreshClaims, token: str, device: DeviceInfo, now: int, spent_at: float
-    ) -> tuple[GrantSession, GrantUser, IssuedToken, AuditEntry, RotationOutcome]:
-        """Read the grant, then sign the replacement and write: two round trips."""
-        # One connection, one transaction: read the grant, then claim the token and write
-        # its replacement and the audit event together, or nothing at all.
-        rotating = self._store.refresh_rotation(session_id=claims.session_id, user_id=claims.sub)
-        async with rotating as rotation:
-            session, user = self._live_grant(rotation.grant, now)
-            replacement = self._issue_refresh(user.id, session)
-            entry = self._audit.entry(
-                "token.refresh", user_id=user.id, session_id=session.id, device=device
-            )
-            outcome = await rotation.rotate(
-                jti=claims.jti,
-                token_hash=hash_token(token),
-                replacement=self._replacement_row(replacement, session.id),
-                now=now,
-                audit=entry,
-                spent_at=spent_at,
-            )
-        self._remember(session)
-        return session, user, replacement, entry, outcome
-
-    async def _rotate_known(
-        self,
-        claims: RefreshClaims,
-        token: str,
-        fixed: _FixedColumns,
-        device: DeviceInfo,
-        now: int,
-        spent_at: float,
-    ) -> tuple[GrantSession, GrantUser, IssuedToken, AuditEntry, RotationOutcome]:
-        """A session seen before: its replacement depends only on columns that never
-        change, so it is signed first and the grant read joins the writes (one round
-        trip). The database writes only for a live grant; the same checks then run here."""
-        replacement = self._issuer.issue_refresh(
-            user_id=fixed.user_id,
-            session_id=claims.session_id,
-            device_fingerprint=fixed.device_fingerprint,
-            not_after=fixed.expires_at,
-        )
-        entry = self._audit.entry(
-            "token.refresh", user_id=fixed.user_id, session_id=claims.session_id, device=device
-        )
-        grant, outcome = await self._store.grant_and_rotate(
-            user_id=claims.sub,
-            jti=claims.jti,
-            token_hash=hash_token(token),
-            replacement=self._replacement_row(replacement, claims.session_id),
-            now=now,
-            audit=entry,
-            spent_at=spent_at,
-        )
-        session, user = self._live_grant(grant, now)
-        return session, user, replacement, entry, outcome
-
-    @staticmethod
-    def _replacement_row(token: IssuedToken, session_id: str) -> NewRefreshToken:
-        return NewRefreshToken(
-            jti=token.jti,
-            token_hash=hash_token(token.token),
-            session_id=session_id,
-            issued_at=token.issued_at,
-            expires_at=token.expires_at,
-        )
-
     def _remember(self, session: Session | GrantSession) -> None:
         """Keep the session's fixed columns for its next rotation (bounded: ids are many)."""
         if not self._store.rotates_in_one_round_trip:
@@ -270,7 +237,7 @@ class AuthService:
         if len(self._fixed) >= _FIXED_MAX:
             self._fixed.clear()
         self._fixed[session.id] = _FixedColumns(
-            session.user_id, session.expires_at, session.device_fingerprint
+            session.id, session.user_id, session.expires_at, session.device_fingerprint
         )
 
     async def start_delegation(
@@ -564,7 +531,9 @@ class AuthService:
             not_after=session.expires_at,
         )
 
-    def _issue_refresh(self, user_id: str, session: Session | GrantSession) -> IssuedToken:
+    def _issue_refresh(
+        self, user_id: str, session: Session | GrantSession | _FixedColumns
+    ) -> IssuedToken:
         return self._issuer.issue_refresh(
             user_id=user_id,
             session_id=session.id,

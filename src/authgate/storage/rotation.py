@@ -35,6 +35,7 @@ __all__ = [
     "RefreshRotation",
     "Rotation",
     "RotationOutcome",
+    "Spend",
     "grant_and_rotate_pg",
     "read_grant",
 ]
@@ -86,6 +87,22 @@ class NewRefreshToken:
     session_id: str
     issued_at: int
     expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What one rotation writes: the presented token claimed, its replacement, the event.
+
+    ``spent_at`` is the exact time (fractional seconds) recorded as the token's
+    ``rotated_at``, from which the reuse grace is measured.
+    """
+
+    jti: str
+    token_hash: str
+    replacement: NewRefreshToken
+    now: int
+    audit: AuditEntry
+    spent_at: float
 
 
 def _table(model: type[Base]) -> Table:
@@ -174,16 +191,7 @@ class Rotation(Protocol):
 
     grant: tuple[GrantSession, GrantUser] | None
 
-    async def rotate(
-        self,
-        *,
-        jti: str,
-        token_hash: str,
-        replacement: NewRefreshToken,
-        now: int,
-        audit: AuditEntry,
-        spent_at: float | None = None,
-    ) -> RotationOutcome: ...
+    async def rotate(self, spend: Spend) -> RotationOutcome: ...
 
 
 class RefreshRotation:
@@ -196,50 +204,21 @@ class RefreshRotation:
         self._conn = conn
         self.grant = grant
 
-    async def rotate(
-        self,
-        *,
-        jti: str,
-        token_hash: str,
-        replacement: NewRefreshToken,
-        now: int,
-        audit: AuditEntry,
-        spent_at: float | None = None,
-    ) -> RotationOutcome:
-        """Spend ``jti`` for ``replacement`` and store ``audit`` with it, atomically.
-
-        ``spent_at`` is the exact time (fractional seconds) recorded as the token's
-        ``rotated_at``, from which the reuse grace is measured; ``now`` by default.
-        """
+    async def rotate(self, spend: Spend) -> RotationOutcome:
+        """Claim ``spend.jti`` for its replacement and store its event, atomically."""
         # One greenlet for every statement: each awaited statement would cost a switch.
-        return await self._conn.run_sync(
-            _rotate,
-            jti=jti,
-            token_hash=token_hash,
-            replacement=replacement,
-            now=now,
-            spent_at=float(now) if spent_at is None else spent_at,
-            audit=audit,
-        )
+        return await self._conn.run_sync(_rotate, spend)
 
 
-def _rotate(
-    conn: Connection,
-    *,
-    jti: str,
-    token_hash: str,
-    replacement: NewRefreshToken,
-    now: int,
-    spent_at: float,
-    audit: AuditEntry,
-) -> RotationOutcome:
+def _rotate(conn: Connection, spend: Spend) -> RotationOutcome:
+    jti, token_hash, replacement, now = spend.jti, spend.token_hash, spend.replacement, spend.now
     # Lock the session row before the token row, as revoking does, so the two cannot
     # deadlock on PostgreSQL; it rolls back with the rest if the claim fails.
     conn.execute(_TOUCH, {"touch_id": replacement.session_id, "now": now})
-    claim = {"claim_jti": jti, "claim_hash": token_hash, "now": now, "spent_at": spent_at}
+    claim = {"claim_jti": jti, "claim_hash": token_hash, "now": now, "spent_at": spend.spent_at}
     if _rowcount(conn.execute(_CLAIM, claim)) == 1:
         conn.execute(_ADD_TOKEN, _token_columns(replacement))
-        conn.execute(ADD_AUDIT, audit.columns())
+        conn.execute(ADD_AUDIT, spend.audit.columns())
         conn.commit()
         return RotationOutcome("rotated", replacement.session_id)
     conn.rollback()  # release the write locks before looking at why
@@ -377,49 +356,31 @@ def _grant_of(row: Any) -> tuple[GrantSession, GrantUser]:
 
 
 async def grant_and_rotate_pg(
-    driver: Driver,
-    *,
-    user_id: str,
-    jti: str,
-    token_hash: str,
-    replacement: NewRefreshToken,
-    now: int,
-    audit: AuditEntry,
-    spent_at: float | None = None,
+    driver: Driver, *, user_id: str, spend: Spend
 ) -> tuple[tuple[GrantSession, GrantUser] | None, RotationOutcome]:
     """The grant and the rotation in one round trip (``_PG_GRANT_AND_ROTATE``).
 
     The grant comes back as it was read, live or not; nothing was written unless it was
     live. The outcome is ``rotated`` only if the token was claimed.
     """
-    row = await driver.fetchrow(
-        _PG_GRANT_AND_ROTATE,
-        *_rotate_args(jti, token_hash, replacement, now, audit, spent_at),
-        user_id,
-    )
+    row = await driver.fetchrow(_PG_GRANT_AND_ROTATE, *_rotate_args(spend), user_id)
     if row is None:
         return None, RotationOutcome("unknown")
     grant = _grant_of(row)
     if row["claimed"] == 1:
-        return grant, RotationOutcome("rotated", replacement.session_id)
-    return grant, await _spent_state(driver, jti, token_hash, now)
+        return grant, RotationOutcome("rotated", spend.replacement.session_id)
+    return grant, await _spent_state(driver, spend)
 
 
-def _rotate_args(
-    jti: str,
-    token_hash: str,
-    replacement: NewRefreshToken,
-    now: int,
-    audit: AuditEntry,
-    spent_at: float | None,
-) -> tuple[Any, ...]:
+def _rotate_args(spend: Spend) -> tuple[Any, ...]:
     """$1-$16 of ``_PG_ROTATE`` and ``_PG_GRANT_AND_ROTATE``."""
+    replacement, audit = spend.replacement, spend.audit
     return (
         replacement.session_id,
-        now,
-        jti,
-        token_hash,
-        float(now) if spent_at is None else spent_at,
+        spend.now,
+        spend.jti,
+        spend.token_hash,
+        spend.spent_at,
         replacement.jti,
         replacement.token_hash,
         replacement.issued_at,
@@ -435,8 +396,9 @@ def _rotate_args(
     )
 
 
-async def _spent_state(driver: Driver, jti: str, token_hash: str, now: int) -> RotationOutcome:
-    return _outcome(await driver.fetchrow(_PG_SPENT_STATE, jti), token_hash, now)
+async def _spent_state(driver: Driver, spend: Spend) -> RotationOutcome:
+    row = await driver.fetchrow(_PG_SPENT_STATE, spend.jti)
+    return _outcome(row, spend.token_hash, spend.now)
 
 
 class PostgresRotation:
@@ -450,20 +412,9 @@ class PostgresRotation:
         self._driver = driver
         self.grant = grant
 
-    async def rotate(
-        self,
-        *,
-        jti: str,
-        token_hash: str,
-        replacement: NewRefreshToken,
-        now: int,
-        audit: AuditEntry,
-        spent_at: float | None = None,
-    ) -> RotationOutcome:
+    async def rotate(self, spend: Spend) -> RotationOutcome:
         """As ``RefreshRotation.rotate``."""
-        claimed = await self._driver.fetchval(
-            _PG_ROTATE, *_rotate_args(jti, token_hash, replacement, now, audit, spent_at)
-        )
+        claimed = await self._driver.fetchval(_PG_ROTATE, *_rotate_args(spend))
         if claimed == 1:
-            return RotationOutcome("rotated", replacement.session_id)
-        return await _spent_state(self._driver, jti, token_hash, now)
+            return RotationOutcome("rotated", spend.replacement.session_id)
+        return await _spent_state(self._driver, spend)

@@ -35,11 +35,11 @@ from authgate.storage.rotation import (
     ADD_AUDIT,
     GrantSession,
     GrantUser,
-    NewRefreshToken,
     PostgresRotation,
     RefreshRotation,
     Rotation,
     RotationOutcome,
+    Spend,
     grant_and_rotate_pg,
     read_grant,
     read_grant_pg,
@@ -217,32 +217,15 @@ class SqlStore:
         return self._asyncpg
 
     async def grant_and_rotate(
-        self,
-        *,
-        user_id: str,
-        jti: str,
-        token_hash: str,
-        replacement: NewRefreshToken,
-        now: int,
-        audit: AuditEntry,
-        spent_at: float | None = None,
+        self, *, user_id: str, spend: Spend
     ) -> tuple[tuple[GrantSession, GrantUser] | None, RotationOutcome]:
         """Read the grant and rotate in one statement, writing only if the grant is live.
 
-        For a session whose absolute expiry the caller knows (``replacement`` is signed
+        For a session whose absolute expiry the caller knows (the replacement is signed
         already); the grant comes back for the caller's own checks.
         """
         async with _guarded(_pooled_driver(self.engine)) as driver:
-            return await grant_and_rotate_pg(
-                driver,
-                user_id=user_id,
-                jti=jti,
-                token_hash=token_hash,
-                replacement=replacement,
-                now=now,
-                audit=audit,
-                spent_at=spent_at,
-            )
+            return await grant_and_rotate_pg(driver, user_id=user_id, spend=spend)
 
     async def revoke_sessions(
         self, session_ids: Sequence[str], reason: str, now: int, *, until: int | None = None

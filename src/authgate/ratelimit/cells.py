@@ -233,12 +233,4 @@ class _Script:
         self._sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
     async def run(self, redis: PipelinedRedis, keys: Sequence[str], args: Sequence[int]) -> Any:
-        from authgate.ratelimit.pipelined import RedisReplyError
-
-        try:
-            return await redis.call("EVALSHA", self._sha, len(keys), *keys, *args)
-        except RedisReplyError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-        # Redis restarted or flushed its script cache: EVAL runs it and caches it again.
-        return await redis.call("EVAL", self._source, len(keys), *keys, *args)
+        return await redis.run_script(self._sha, self._source, keys, args)

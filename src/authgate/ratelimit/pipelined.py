@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
@@ -126,6 +127,18 @@ class PipelinedRedis:
                     raise
                 # The connection was already gone (a restart, an idle drop): once more.
         return await self._request(await self._connect(), command)
+
+    async def run_script(
+        self, sha: str, source: str, keys: Sequence[str], args: Sequence[int]
+    ) -> Any:
+        """A Lua script by its SHA1 (``EVALSHA``), sent whole (``EVAL``) if Redis lacks it
+        (a restart or ``SCRIPT FLUSH`` emptied its script cache)."""
+        try:
+            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        return await self.call("EVAL", source, len(keys), *keys, *args)
 
     async def close(self) -> None:
         if self._link is not None:

@@ -41,6 +41,7 @@ from bench.common import PASSWORD, median
 
 ISS, AUD = "ai-agent-system", "ai-agent-users"
 ROUNDS = 5
+PAIRED_ROUNDS = 15
 Call = Callable[[], Awaitable[None]]
 
 
@@ -64,6 +65,25 @@ async def _compare(calls: dict[str, Call], n: int) -> dict[str, float]:
         for name, call in calls.items():
             samples[name].append(await _per_call(call, n))
     return {name: median(values) for name, values in samples.items()}
+
+
+async def _cost(with_part: Call, without: Call, n: int) -> tuple[float, float, float]:
+    """What a part costs: per call with and without it, and the median of the per-round
+    differences. Each round measures both back to back, in alternating order, so a
+    drift of the machine's speed (seen here within minutes) falls on both sides; the
+    difference of the two medians would carry each side's noise on its own.
+    """
+    await _per_call(with_part, n // 10)  # warm up
+    await _per_call(without, n // 10)
+    withs, withouts, extras = [], [], []
+    for i in range(PAIRED_ROUNDS):
+        order = (with_part, without) if i % 2 == 0 else (without, with_part)
+        first, second = await _per_call(order[0], n), await _per_call(order[1], n)
+        with_s, without_s = (first, second) if i % 2 == 0 else (second, first)
+        withs.append(with_s)
+        withouts.append(without_s)
+        extras.append(with_s - without_s)
+    return median(withs), median(withouts), median(extras)
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
@@ -113,15 +133,10 @@ async def routing(state: Path) -> dict[str, float]:
     for app in (with_user_route, bare):
         _hello(app)
     async with lifespan(with_user_route), lifespan(bare):
-        figures = await _compare(
-            {"user_route": _caller(with_user_route, "/hello"), "bare": _caller(bare, "/hello")},
-            5000,
+        user_route, bare_s, extra = await _cost(
+            _caller(with_user_route, "/hello"), _caller(bare, "/hello"), 2000
         )
-    return {
-        "user_route_s": figures["user_route"],
-        "bare_s": figures["bare"],
-        "extra_s": figures["user_route"] - figures["bare"],
-    }
+    return {"user_route_s": user_route, "bare_s": bare_s, "extra_s": extra}
 
 
 async def access_log() -> dict[str, float]:
@@ -148,12 +163,13 @@ async def access_log() -> dict[str, float]:
         return run
 
     try:
-        figures = await _compare({name: await yielding(c) for name, c in calls.items()}, 20000)
+        logged_s, raw_s, extra = await _cost(
+            await yielding(calls["logged"]), await yielding(calls["raw"]), 7000
+        )
     finally:
         logger.handlers[:], logger.propagate = saved[0], saved[1]
         logger.setLevel(saved[2])
-    extra = figures["logged"] - figures["raw"]
-    return {"raw_s": figures["raw"], "logged_s": figures["logged"], "extra_s": extra}
+    return {"raw_s": raw_s, "logged_s": logged_s, "extra_s": extra}
 
 
 async def _raw(scope: Any, receive: Any, send: Any) -> None:
@@ -182,13 +198,11 @@ async def middleware(state: Path) -> dict[str, float]:
         raw, authenticator=runtime.authenticator, rules={"/api": ["use_agent"]}, dpop=runtime.dpop
     )
     headers = [(b"authorization", b"Bearer " + token.encode())]
-    figures = await _compare(
-        {"raw": _caller(raw, "/api/x", headers), "auth": _caller(protected, "/api/x", headers)},
-        20000,
+    auth_s, raw_s, extra = await _cost(
+        _caller(protected, "/api/x", headers), _caller(raw, "/api/x", headers), 7000
     )
     await runtime.close()
-    extra = figures["auth"] - figures["raw"]
-    return {"raw_s": figures["raw"], "auth_s": figures["auth"], "extra_s": extra}
+    return {"raw_s": raw_s, "auth_s": auth_s, "extra_s": extra}
 
 
 class _Keys:

@@ -59,7 +59,7 @@ typecheck: install-test
 	$(BIN)/mypy src
 
 pytest: install-test
-	$(BIN)/pytest -n 2 --dist worksteal --cov --cov-report=term
+	$(BIN)/pytest -n 3 --dist worksteal --cov --cov-report=term
 
 test: lint typecheck pytest
 

@@ -13,16 +13,17 @@ import json
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from authgate.http.app import create_app
-from authgate.http.direct_route import DirectRoute
+from authgate.http.direct_route import DirectRoute, read_json_body
 from authgate.http.routes.auth import json_only, refresh
 from authgate.testing import client_for, lifespan, make_settings
 from tests.conftest import PASSWORD
@@ -167,3 +168,45 @@ async def test_a_real_rotation_and_its_cookie_path(twins: httpx.AsyncClient) -> 
     direct, twin = await _both(twins, spent, {"content-type": JSON})
     assert direct.status_code == 401
     _same(direct, twin)
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=8)]
+
+
+async def _item(item: Item) -> JSONResponse:
+    return JSONResponse(item.model_dump())
+
+
+# A dict default: only FastAPI's validation of the default makes it an Item.
+async def _item_or_default(
+    item: Annotated[Item, Body(validate_default=True)] = {"name": "dflt"},  # type: ignore[assignment]  # noqa: B006
+) -> JSONResponse:
+    return JSONResponse(item.model_dump())
+
+
+async def _directly(request: Request) -> JSONResponse:
+    return JSONResponse((await read_json_body(request)).model_dump())
+
+
+@pytest.mark.parametrize("endpoint", [_item, _item_or_default], ids=["required", "default"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{}", b"null", b'{"name": "ada"}', b'{"name": ""}', b'{"name": 7}', b'{"x": 1}'],
+)
+async def test_a_required_or_validated_default_body_as_fastapi(
+    endpoint: Any, content: bytes
+) -> None:
+    """Branches refresh does not take (its body is optional, its default None): a
+    required body, and a default FastAPI validates (``validate_default``)."""
+    app = FastAPI()
+    app.add_exception_handler(RequestValidationError, _all_errors)
+    app.router.routes.append(DirectRoute("/direct", endpoint, handler=_directly, methods=["POST"]))
+    app.add_api_route("/usual", endpoint, methods=["POST"])
+    headers = {"content-type": JSON}
+    async with client_for(app) as client:
+        direct = await client.post("/direct", content=content, headers=headers)
+        usual = await client.post("/usual", content=content, headers=headers)
+    _same(direct, usual)
+    assert direct.status_code in (200, 422)

@@ -43,8 +43,8 @@ class DirectRoute(APIRoute):
         self.app = request_response(handler)
 
 
-async def read_json_body(request: Request, route: APIRoute) -> Any:
-    """``route``'s one body parameter, read and validated as FastAPI does it.
+async def read_json_body(request: Request) -> Any:
+    """The matched route's one body parameter, read and validated as FastAPI does it.
 
     A JSON content type (``application/json`` or ``application/*+json``) is parsed,
     anything else validated as the bytes it is; an empty body is the parameter's
@@ -52,8 +52,9 @@ async def read_json_body(request: Request, route: APIRoute) -> Any:
     that cannot be read or decoded a 400, a wrong one a ``RequestValidationError``
     located under ``body`` (422).
     """
-    field = route.body_field
-    assert field is not None, "read_json_body needs a route with a body parameter"
+    route = request.scope["route"]
+    field = route.body_field if isinstance(route, APIRoute) else None
+    assert field is not None, "read_json_body needs an APIRoute with a body parameter"
     try:
         raw = await request.body()
         value: Any = raw

@@ -197,7 +197,8 @@ class AuthService:
         await self._check_binding(claims, device, client_id)
         spent_at = self._clock()  # exact: the reuse grace is measured from it
         now = int(spent_at)
-        # The grant read checks that the session and its user are these two.
+        # Named from the token's claims before the grant is read: the read below refuses
+        # a grant whose session or user is not these two.
         entry = self._audit.entry(
             "token.refresh", user_id=claims.sub, session_id=claims.session_id, device=device
         )

@@ -158,7 +158,7 @@ def add_refresh_route(app: FastAPI) -> None:
 async def _refresh_directly(request: Request) -> JSONResponse:
     """What FastAPI would do for ``refresh``: the JSON check, the body, the runtime."""
     await json_only(request)
-    body = await read_json_body(request, request.scope["route"])
+    body = await read_json_body(request)
     return await refresh(await get_runtime(request), request, body)
 
 

